@@ -1,0 +1,31 @@
+"""The on-chain layer: connecting, compiling, and the typed client of the driver contract."""
+
+from colearn_chain.chain import contract_errors, events
+from colearn_chain.chain.client import CollectiveLearningClient
+from colearn_chain.chain.connection import Chain, connect
+from colearn_chain.chain.types import (
+    NO_DEADLINE,
+    ZERO_ADDRESS,
+    ZERO_HASH,
+    Receipt,
+    RoundInfo,
+    RoundStatus,
+    fixed_to_score,
+    score_to_fixed,
+)
+
+__all__ = [
+    "NO_DEADLINE",
+    "ZERO_ADDRESS",
+    "ZERO_HASH",
+    "Chain",
+    "CollectiveLearningClient",
+    "Receipt",
+    "RoundInfo",
+    "RoundStatus",
+    "connect",
+    "contract_errors",
+    "events",
+    "fixed_to_score",
+    "score_to_fixed",
+]

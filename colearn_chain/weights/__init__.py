@@ -1,0 +1,62 @@
+"""Weights on the wire and at rest: the deterministic ONNX codec, safe loading, and the content store.
+
+Importing this package does not import torch; the torch helpers live in
+:mod:`colearn_chain.weights.export` (runnable model export) and
+:mod:`colearn_chain.weights.torch_io` (state dict <-> named arrays).
+"""
+
+from colearn_chain.weights.codec import (
+    DEFAULT_MAX_BYTES,
+    SUPPORTED_DTYPES,
+    WEIGHTS_IR_VERSION,
+    WEIGHTS_OPSET,
+    Array,
+    WeightsLike,
+    WeightsSpec,
+    decode_weights,
+    encode_weights,
+    normalize_weights,
+    weights_as_list,
+)
+from colearn_chain.weights.digest import digest_to_bytes32, normalize_digest, sha256_hex
+from colearn_chain.weights.errors import (
+    BlobNotFound,
+    BlobTooLarge,
+    ExternalDataNotAllowed,
+    GraphNodesNotAllowed,
+    HashMismatch,
+    InvalidWeightsBlob,
+    MalformedBlob,
+    NonFiniteWeights,
+    WeightsSpecMismatch,
+)
+from colearn_chain.weights.store import ContentStore, InMemoryStore, LocalDirectoryStore
+
+__all__ = [
+    "DEFAULT_MAX_BYTES",
+    "SUPPORTED_DTYPES",
+    "WEIGHTS_IR_VERSION",
+    "WEIGHTS_OPSET",
+    "Array",
+    "BlobNotFound",
+    "BlobTooLarge",
+    "ContentStore",
+    "ExternalDataNotAllowed",
+    "GraphNodesNotAllowed",
+    "HashMismatch",
+    "InMemoryStore",
+    "InvalidWeightsBlob",
+    "LocalDirectoryStore",
+    "MalformedBlob",
+    "NonFiniteWeights",
+    "WeightsLike",
+    "WeightsSpec",
+    "WeightsSpecMismatch",
+    "decode_weights",
+    "digest_to_bytes32",
+    "encode_weights",
+    "normalize_digest",
+    "normalize_weights",
+    "sha256_hex",
+    "weights_as_list",
+]

@@ -1,0 +1,486 @@
+"""The weights codec: named arrays to a deterministic ONNX container of initializers and back, without running anything.
+
+The container is an ONNX ``ModelProto`` whose graph holds only initializers: no nodes, no
+functions, no inputs or outputs, every tensor dense and stored little-endian in
+``raw_data``. Encoding is canonical: tensors sorted by name, fixed ``ir_version``, opset
+and producer, no doc strings, metadata or timestamps. So the same weights always give the
+same bytes, hence the same sha256, which is what the ledger records.
+
+Decoding treats the blob as hostile: it checks the size cap, the hash, the structure and
+every tensor before it builds a single array, never hands the bytes to an ONNX runtime,
+and finally requires the blob to be exactly the canonical encoding of what it decoded.
+Each refusal is a typed :class:`~colearn_chain.weights.errors.InvalidWeightsBlob`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeAlias
+
+import numpy as np
+import numpy.typing as npt
+import onnx
+from onnx import TensorProto
+
+from colearn_chain.errors import ColearnValueError
+from colearn_chain.weights.digest import normalize_digest, sha256_hex
+from colearn_chain.weights.errors import (
+    BlobTooLarge,
+    ExternalDataNotAllowed,
+    GraphNodesNotAllowed,
+    HashMismatch,
+    MalformedBlob,
+    NonFiniteWeights,
+    WeightsSpecMismatch,
+)
+
+__all__ = [
+    "DEFAULT_MAX_BYTES",
+    "SUPPORTED_DTYPES",
+    "WEIGHTS_IR_VERSION",
+    "WEIGHTS_OPSET",
+    "Array",
+    "WeightsLike",
+    "WeightsSpec",
+    "decode_weights",
+    "encode_weights",
+    "normalize_weights",
+    "sha256_hex",
+    "weights_as_list",
+]
+
+Array: TypeAlias = npt.NDArray[Any]
+#: Weights as a list (named ``w000``, ``w001``, ... in order) or as a name -> array mapping.
+WeightsLike: TypeAlias = Sequence[Array] | Mapping[str, Array]
+
+#: Default cap on a weights blob's size: 64 MiB, ample for the models this project trains
+#: (a 16M-parameter float32 model) and small enough that a peer cannot exhaust memory.
+DEFAULT_MAX_BYTES = 64 * 1024 * 1024
+#: ONNX opset written into every container (and used by the runnable export): 17 is
+#: supported by every onnxruntime release of the last years.
+WEIGHTS_OPSET = 17
+#: ONNX IR version matching opset 17.
+WEIGHTS_IR_VERSION = 8
+#: Producer fields of the container: a format version, not the package version, so that
+#: releases that keep the format produce identical bytes.
+PRODUCER_NAME = "colearn-chain"
+PRODUCER_VERSION = "weights-v1"
+GRAPH_NAME = "colearn_chain_weights"
+
+_ONNX_TYPE_BY_DTYPE: dict[np.dtype[Any], int] = {
+    np.dtype(np.float16): TensorProto.FLOAT16,
+    np.dtype(np.float32): TensorProto.FLOAT,
+    np.dtype(np.float64): TensorProto.DOUBLE,
+    np.dtype(np.int8): TensorProto.INT8,
+    np.dtype(np.int16): TensorProto.INT16,
+    np.dtype(np.int32): TensorProto.INT32,
+    np.dtype(np.int64): TensorProto.INT64,
+    np.dtype(np.uint8): TensorProto.UINT8,
+    np.dtype(np.uint16): TensorProto.UINT16,
+    np.dtype(np.uint32): TensorProto.UINT32,
+    np.dtype(np.uint64): TensorProto.UINT64,
+}
+_DTYPE_BY_NAME: dict[str, np.dtype[Any]] = {dt.name: dt for dt in _ONNX_TYPE_BY_DTYPE}
+_DTYPE_BY_ONNX_TYPE: dict[int, np.dtype[Any]] = {v: k for k, v in _ONNX_TYPE_BY_DTYPE.items()}
+#: The numpy dtype names a weights container can hold (no bool, complex, string or object).
+SUPPORTED_DTYPES: tuple[str, ...] = tuple(sorted(_DTYPE_BY_NAME))
+
+# numpy refuses arrays of more dimensions than this; a blob claiming more is malformed.
+_MAX_NDIM = 32
+# How many differences a WeightsSpecMismatch message lists before summarizing the rest.
+_MAX_LISTED_DIFFERENCES = 10
+
+
+def _canonical_dtype(dtype: Any, what: str) -> np.dtype[Any]:
+    """The native-byte-order supported dtype equal to ``dtype``, or a ColearnValueError."""
+    try:
+        resolved = np.dtype(dtype)
+    except TypeError as exc:
+        raise ColearnValueError(f"{what}: {dtype!r} is not a numpy dtype") from exc
+    canonical = _DTYPE_BY_NAME.get(resolved.name)
+    if canonical is None or resolved.fields is not None:
+        raise ColearnValueError(
+            f"{what}: dtype {resolved} cannot be stored in a weights blob; "
+            f"convert it to one of {', '.join(SUPPORTED_DTYPES)}"
+        )
+    return canonical
+
+
+def _as_array(name: str, value: Any) -> Array:
+    """``value`` as a C-contiguous, native-byte-order array of a supported dtype."""
+    try:
+        array = np.asarray(value)
+    except (TypeError, ValueError, RuntimeError) as exc:
+        raise ColearnValueError(
+            f"weights {name!r} cannot be turned into a numpy array ({exc}): "
+            "pass numpy arrays (call .detach().cpu().numpy() on torch tensors)"
+        ) from exc
+    dtype = _canonical_dtype(array.dtype, f"weights {name!r}")
+    # astype (not ascontiguousarray) keeps 0-d arrays 0-d.
+    return array.astype(dtype, order="C", copy=False)
+
+
+def _check_name(name: object) -> str:
+    if not isinstance(name, str) or not name:
+        raise ColearnValueError(f"weight names must be non-empty strings, got {name!r}")
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ColearnValueError(f"weight name {name!r} is not valid UTF-8") from exc
+    return name
+
+
+def _list_names(count: int) -> list[str]:
+    """``w000``, ``w001``, ...: zero-padded to a common width so that name order is list order."""
+    width = max(3, len(str(count - 1)))
+    return [f"w{index:0{width}d}" for index in range(count)]
+
+
+def normalize_weights(weights: WeightsLike) -> dict[str, Array]:
+    """Weights as a ``{name: array}`` dict in sorted name order, with canonical dtypes.
+
+    The order is deterministic so that encoding is: a mapping keeps its names and is sorted
+    by them (Python string order, i.e. by code point), whatever its insertion order. A list
+    or tuple becomes ``{"w000": a0, "w001": a1, ...}``; the numbers are zero-padded to a common
+    width (three digits, more for lists of over 1000 arrays) so that sorted order is list
+    order. Arrays are made C-contiguous in native byte order; they may share memory with
+    the input when no conversion was needed.
+
+    Raises
+    ------
+    ColearnValueError
+        If ``weights`` is neither a sequence nor a mapping, a name is not a non-empty
+        string, or an array has a dtype outside :data:`SUPPORTED_DTYPES`.
+    """
+    if isinstance(weights, Mapping):
+        items = [(_check_name(name), value) for name, value in weights.items()]
+    elif isinstance(weights, Sequence) and not isinstance(weights, str | bytes | bytearray):
+        values = list(weights)
+        items = list(zip(_list_names(len(values)), values, strict=True))
+    else:
+        raise ColearnValueError(
+            f"weights must be a list of arrays or a mapping of name to array, "
+            f"got {type(weights).__name__}"
+        )
+    return {name: _as_array(name, value) for name, value in sorted(items, key=lambda kv: kv[0])}
+
+
+def weights_as_list(weights: WeightsLike) -> list[Array]:
+    """The arrays of ``weights`` in sorted name order: for a decoded list, the original list."""
+    return list(normalize_weights(weights).values())
+
+
+@dataclass(frozen=True)
+class WeightsSpec:
+    """What a receiving model expects: the exact names, dtypes and shapes of its weights.
+
+    ``entries`` holds ``(name, dtype name, shape)`` triples, e.g.
+    ``("fc.weight", "float32", (10, 64))``; the dtype is numpy's ``dtype.name``. The
+    constructor sorts entries by name and canonicalizes dtypes and shapes, so two specs of
+    the same model compare equal however they were built.
+    """
+
+    entries: tuple[tuple[str, str, tuple[int, ...]], ...]
+
+    def __post_init__(self) -> None:
+        normalized: list[tuple[str, str, tuple[int, ...]]] = []
+        for entry in self.entries:
+            try:
+                name, dtype, shape = entry
+                dims = tuple(int(dim) for dim in shape)
+            except (TypeError, ValueError) as exc:
+                raise ColearnValueError(
+                    f"a WeightsSpec entry must be (name, dtype, shape), got {entry!r}"
+                ) from exc
+            _check_name(name)
+            if any(dim < 0 for dim in dims):
+                raise ColearnValueError(f"weights {name!r}: shape {dims} has a negative dimension")
+            normalized.append((name, _canonical_dtype(dtype, f"weights {name!r}").name, dims))
+        normalized.sort(key=lambda item: item[0])
+        names = [item[0] for item in normalized]
+        duplicates = sorted({name for name in names if names.count(name) > 1})
+        if duplicates:
+            raise ColearnValueError(f"a WeightsSpec names each tensor once; repeated: {duplicates}")
+        object.__setattr__(self, "entries", tuple(normalized))
+
+    @classmethod
+    def from_weights(cls, weights: WeightsLike) -> WeightsSpec:
+        """The spec of ``weights`` (as :func:`normalize_weights` names them)."""
+        return cls(
+            tuple(
+                (name, array.dtype.name, tuple(array.shape))
+                for name, array in normalize_weights(weights).items()
+            )
+        )
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """The tensor names, sorted."""
+        return tuple(entry[0] for entry in self.entries)
+
+    def differences(self, other: WeightsSpec) -> list[str]:
+        """How ``other`` differs from this (expected) spec, one phrase per difference."""
+        expected = {name: (dtype, shape) for name, dtype, shape in self.entries}
+        actual = {name: (dtype, shape) for name, dtype, shape in other.entries}
+        found: list[str] = [f"missing {name!r}" for name in expected if name not in actual]
+        found += [f"unexpected {name!r}" for name in actual if name not in expected]
+        for name, (dtype, shape) in expected.items():
+            if name not in actual:
+                continue
+            got_dtype, got_shape = actual[name]
+            if got_dtype != dtype:
+                found.append(f"{name!r} has dtype {got_dtype}, expected {dtype}")
+            if got_shape != shape:
+                found.append(f"{name!r} has shape {got_shape}, expected {shape}")
+        return found
+
+    def check(self, weights: WeightsLike) -> None:
+        """Raise :class:`WeightsSpecMismatch` unless ``weights`` match this spec exactly.
+
+        The message lists which names are missing or unexpected and which dtypes or
+        shapes differ, so a voter's log says why a proposal was refused.
+        """
+        found = self.differences(WeightsSpec.from_weights(weights))
+        if found:
+            listed = found[:_MAX_LISTED_DIFFERENCES]
+            more = len(found) - len(listed)
+            suffix = f"; and {more} more" if more else ""
+            raise WeightsSpecMismatch(
+                "weights do not fit the receiving model: " + "; ".join(listed) + suffix
+            )
+
+
+def _check_finite(weights: Mapping[str, Array]) -> None:
+    bad = []
+    for name, array in weights.items():
+        if array.dtype.kind == "f":
+            count = int(array.size - np.count_nonzero(np.isfinite(array)))
+            if count:
+                bad.append(f"{name!r} ({count} values)")
+    if bad:
+        raise NonFiniteWeights(
+            "weights hold NaN or infinity in " + ", ".join(bad) + ": a model cannot use them"
+        )
+
+
+def _container(weights: Mapping[str, Array]) -> onnx.ModelProto:
+    """The canonical ModelProto for already-normalized weights; field order is fixed here."""
+    model = onnx.ModelProto()
+    model.ir_version = WEIGHTS_IR_VERSION
+    model.producer_name = PRODUCER_NAME
+    model.producer_version = PRODUCER_VERSION
+    opset = model.opset_import.add()
+    opset.domain = ""
+    opset.version = WEIGHTS_OPSET
+    model.graph.name = GRAPH_NAME
+    for name, array in weights.items():
+        tensor = model.graph.initializer.add()
+        tensor.name = name
+        tensor.data_type = _ONNX_TYPE_BY_DTYPE[array.dtype]
+        tensor.dims.extend(array.shape)
+        tensor.raw_data = array.astype(array.dtype.newbyteorder("<"), copy=False).tobytes()
+    return model
+
+
+def _serialize(weights: Mapping[str, Array]) -> bytes:
+    return _container(weights).SerializeToString(deterministic=True)
+
+
+def encode_weights(weights: WeightsLike) -> bytes:
+    """Serialize ``weights`` into the canonical ONNX weights container.
+
+    The same weights (same names, dtypes, shapes and values) always give the same bytes,
+    so the content hash of a model is a function of the model alone. A list is named
+    ``w000``, ``w001``, ...; a mapping keeps its names; either way tensors are sorted by
+    name (see :func:`normalize_weights`).
+
+    Raises
+    ------
+    ColearnValueError
+        If ``weights`` cannot be normalized (see :func:`normalize_weights`).
+    NonFiniteWeights
+        If a floating-point array holds NaN or infinity: every receiver would refuse it,
+        so the proposer learns it first.
+    """
+    named = normalize_weights(weights)
+    _check_finite(named)
+    return _serialize(named)
+
+
+def _parse(blob: bytes) -> onnx.ModelProto:
+    model = onnx.ModelProto()
+    try:
+        model.ParseFromString(blob)
+    except Exception as exc:  # protobuf raises DecodeError, but hostile bytes may find others
+        raise MalformedBlob(f"the blob is not an ONNX model ({type(exc).__name__}: {exc})") from exc
+    if not model.HasField("graph"):
+        raise MalformedBlob("the blob is not an ONNX weights container: it has no graph")
+    return model
+
+
+def _uses_external_data(tensor: TensorProto) -> bool:
+    return tensor.data_location == TensorProto.EXTERNAL or len(tensor.external_data) > 0
+
+
+def _check_structure(model: onnx.ModelProto) -> None:
+    """Refuse anything but a bare list of dense initializers, before reading any tensor."""
+    graph = model.graph
+    sparse_tensors = [
+        tensor
+        for sparse in graph.sparse_initializer
+        for tensor in (sparse.values, sparse.indices)
+    ]
+    external = [t.name or "<unnamed>" for t in [*graph.initializer, *sparse_tensors] if _uses_external_data(t)]
+    if external:
+        raise ExternalDataNotAllowed(
+            f"tensors {external} refer to external data files; a weights blob must carry all "
+            "its data inline"
+        )
+    executable = {
+        "nodes": len(graph.node),
+        "functions": len(model.functions),
+        "training graphs": len(model.training_info),
+        "graph inputs": len(graph.input),
+        "graph outputs": len(graph.output),
+        "value infos": len(graph.value_info),
+    }
+    present = [f"{count} {what}" for what, count in executable.items() if count]
+    if present:
+        raise GraphNodesNotAllowed(
+            f"the blob carries a graph ({', '.join(present)}); a weights blob holds only "
+            "initializers and is never run"
+        )
+    if len(graph.sparse_initializer):
+        raise MalformedBlob("the blob has sparse initializers; weights must be dense tensors")
+    if model.ir_version != WEIGHTS_IR_VERSION:
+        raise MalformedBlob(
+            f"the blob has ONNX IR version {model.ir_version}; this project's weights "
+            f"format uses {WEIGHTS_IR_VERSION}"
+        )
+    opsets = [(opset.domain, opset.version) for opset in model.opset_import]
+    if opsets != [("", WEIGHTS_OPSET)]:
+        raise MalformedBlob(
+            f"the blob imports opsets {opsets}; this project's weights format uses "
+            f"only the default domain at version {WEIGHTS_OPSET}"
+        )
+
+
+def _read_tensor(tensor: TensorProto) -> Array:
+    """One dense little-endian raw_data tensor as a native array, after checking its sizes."""
+    name = tensor.name
+    dtype = _DTYPE_BY_ONNX_TYPE.get(tensor.data_type)
+    if dtype is None:
+        raise MalformedBlob(
+            f"tensor {name!r} has ONNX data type {tensor.data_type}; weights may only use "
+            f"{', '.join(SUPPORTED_DTYPES)}"
+        )
+    typed_fields = ("float_data", "int32_data", "string_data", "int64_data", "double_data", "uint64_data")
+    if any(len(getattr(tensor, field)) for field in typed_fields) or tensor.HasField("segment"):
+        raise MalformedBlob(
+            f"tensor {name!r} is not stored as a single raw_data field, as this project writes it"
+        )
+    dims = tuple(tensor.dims)
+    if len(dims) > _MAX_NDIM or any(dim < 0 for dim in dims):
+        raise MalformedBlob(f"tensor {name!r} has an invalid shape {dims}")
+    expected = math.prod(dims) * dtype.itemsize
+    if len(tensor.raw_data) != expected:
+        raise MalformedBlob(
+            f"tensor {name!r} has {len(tensor.raw_data)} bytes of data; shape {dims} of "
+            f"{dtype.name} needs {expected}"
+        )
+    try:
+        if expected == 0:
+            return np.zeros(dims, dtype=dtype)
+        flat = np.frombuffer(tensor.raw_data, dtype=dtype.newbyteorder("<"))
+        # astype copies into an owned, writable, native-order array.
+        return flat.reshape(dims).astype(dtype)
+    except ValueError as exc:
+        raise MalformedBlob(f"tensor {name!r} cannot be built: {exc}") from exc
+
+
+def _read_initializers(graph: onnx.GraphProto) -> dict[str, Array]:
+    arrays: dict[str, Array] = {}
+    for tensor in graph.initializer:
+        if not tensor.name:
+            raise MalformedBlob("an initializer has no name; every weight must be named")
+        if tensor.name in arrays:
+            raise MalformedBlob(f"two initializers are named {tensor.name!r}")
+        arrays[tensor.name] = _read_tensor(tensor)
+    return arrays
+
+
+def decode_weights(
+    blob: bytes,
+    *,
+    spec: WeightsSpec | None = None,
+    expected_sha256: str | bytes | None = None,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+) -> dict[str, Array]:
+    """Load weights from a peer's blob without trusting or running it.
+
+    Checks, in this order: the size cap (before hashing or parsing), the sha256, that the
+    bytes parse as an ONNX ``ModelProto``, no external data on any tensor, no nodes,
+    functions, training graphs, inputs, outputs or value infos, the format's IR version and
+    opset, that every initializer is a named, dense, ``raw_data`` tensor of a supported dtype
+    whose byte count fits its shape, the receiving model's ``spec``, finiteness, and last
+    that the blob is byte-for-byte the canonical encoding of what it decoded (which rules
+    out doc strings, metadata, unknown fields and any other hiding place). Nothing here
+    executes the graph: peers' blobs never reach onnxruntime.
+
+    Parameters
+    ----------
+    blob
+        The bytes fetched from the content store.
+    spec
+        The receiving model's names, dtypes and shapes; ``None`` accepts any that are
+        well formed (for audits and tools that do not hold a model).
+    expected_sha256
+        The hash recorded on the ledger (hex with or without ``0x``, any case, or 32 raw
+        bytes); ``None`` skips the check (the content store already re-hashes on read).
+    max_bytes
+        Size cap; a blob over it is refused before anything else is done.
+
+    Returns
+    -------
+    dict[str, numpy.ndarray]
+        Owned, writable arrays in native byte order, in sorted name order.
+
+    Raises
+    ------
+    InvalidWeightsBlob
+        One of its subclasses: ``BlobTooLarge``, ``HashMismatch``, ``MalformedBlob``,
+        ``ExternalDataNotAllowed``, ``GraphNodesNotAllowed``, ``WeightsSpecMismatch``,
+        ``NonFiniteWeights``. A voter catches it, votes to reject and logs the message.
+    ColearnValueError
+        If ``expected_sha256`` or ``max_bytes`` themselves are malformed (a caller's bug,
+        not the peer's).
+    """
+    if isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or max_bytes <= 0:
+        raise ColearnValueError(f"max_bytes must be a positive integer, got {max_bytes!r}")
+    want = None if expected_sha256 is None else normalize_digest(expected_sha256)
+    if not isinstance(blob, bytes | bytearray | memoryview):
+        raise MalformedBlob(f"a weights blob must be bytes, got {type(blob).__name__}")
+    data = bytes(blob)
+    if len(data) > max_bytes:
+        raise BlobTooLarge(
+            f"the blob is {len(data)} bytes, over the cap of {max_bytes}; pass a larger "
+            "max_bytes only if the model really is that large"
+        )
+    if want is not None:
+        got = sha256_hex(data)
+        if got != want:
+            raise HashMismatch(f"the blob hashes to {got}, not to the expected {want}")
+    model = _parse(data)
+    _check_structure(model)
+    arrays = dict(sorted(_read_initializers(model.graph).items()))
+    if spec is not None:
+        spec.check(arrays)
+    _check_finite(arrays)
+    if _serialize(arrays) != data:
+        raise MalformedBlob(
+            "the blob is not in canonical form (tensor order, producer, doc strings, metadata "
+            "or unknown fields differ); re-encode it with colearn_chain.weights.encode_weights"
+        )
+    return arrays

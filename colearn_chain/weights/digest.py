@@ -1,0 +1,62 @@
+"""Content hashes: the sha256 of a blob as lowercase hex, and parsing of digests given by users or the chain."""
+
+from __future__ import annotations
+
+import hashlib
+import string
+
+from colearn_chain.errors import ColearnValueError
+
+#: Length of a sha256 digest in hex characters.
+DIGEST_HEX_LENGTH = 64
+
+_HEX_DIGITS = frozenset(string.hexdigits)
+
+
+def sha256_hex(blob: bytes) -> str:
+    """The sha256 of ``blob`` as 64 lowercase hex characters, without ``0x``.
+
+    This is the content address used everywhere: the store's key and, as ``bytes32``, the
+    hash recorded on the ledger.
+    """
+    return hashlib.sha256(blob).hexdigest()
+
+
+def normalize_digest(digest: str | bytes) -> str:
+    """Return ``digest`` as 64 lowercase hex characters, or raise ``ColearnValueError``.
+
+    Parameters
+    ----------
+    digest
+        A sha256 as hex (with or without ``0x``, any case), or the 32 raw bytes of a
+        ``bytes32`` as web3 returns it. Accepting all of these lets callers pass what the
+        chain or a user gave them without converting it first.
+
+    Raises
+    ------
+    ColearnValueError
+        If ``digest`` is not a sha256 in one of those forms.
+    """
+    if isinstance(digest, bytes | bytearray | memoryview):
+        raw = bytes(digest)
+        if len(raw) != DIGEST_HEX_LENGTH // 2:
+            raise ColearnValueError(
+                f"a binary digest must be 32 bytes (a bytes32), got {len(raw)} bytes: "
+                "pass the sha256 as 64 hex characters or as 32 raw bytes"
+            )
+        return raw.hex()
+    if not isinstance(digest, str):
+        raise ColearnValueError(
+            f"a digest must be a hex string or 32 bytes, got {type(digest).__name__}"
+        )
+    text = digest[2:] if digest[:2] in ("0x", "0X") else digest
+    if len(text) != DIGEST_HEX_LENGTH or not _HEX_DIGITS.issuperset(text):
+        raise ColearnValueError(
+            f"{digest!r} is not a sha256 digest: expected 64 hex characters, optionally after 0x"
+        )
+    return text.lower()
+
+
+def digest_to_bytes32(digest: str | bytes) -> bytes:
+    """The 32 raw bytes of ``digest``, as the contract's ``bytes32`` arguments take it."""
+    return bytes.fromhex(normalize_digest(digest))
