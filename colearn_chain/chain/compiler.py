@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from colearn_chain.errors import ColearnRuntimeError
+from colearn_chain.errors import ColearnFileError, ColearnRuntimeError
 from colearn_chain.paths import (
     ARTIFACT_PATH,
     CONTRACT_SOURCE,
@@ -121,8 +121,11 @@ def compile_artifact(source_path: Path = CONTRACT_SOURCE, solc: SolcBinary | Non
     """Compile the contract and return the artifact (the dict written to the build file)."""
     import solcx
 
+    try:
+        source = source_path.read_text()
+    except OSError as exc:
+        raise ColearnFileError(f"cannot read the contract source {source_path}: {exc.strerror}") from exc
     solc = solc or resolve_solc()
-    source = source_path.read_text()
     try:
         output = solcx.compile_standard(standard_input(source), solc_binary=solc.path)
     except solcx.exceptions.SolcError as exc:

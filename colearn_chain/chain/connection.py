@@ -105,7 +105,7 @@ class Chain:
     def new_funded_accounts(
         self,
         count: int,
-        value_wei: int = 10**20,
+        value_wei: int = 10**19,
         funder: LocalAccount | None = None,
         seed: int | None = None,
     ) -> list[LocalAccount]:

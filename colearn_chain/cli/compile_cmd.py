@@ -1,0 +1,38 @@
+"""``colearn-chain compile``: rebuild the committed contract artifact with the pinned solc."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+from colearn_chain.cli.app import app
+from colearn_chain.paths import ARTIFACT_PATH, CONTRACT_SOURCE
+
+
+@app.command("compile")
+def compile_command(
+    source: Path = typer.Option(CONTRACT_SOURCE, help="The Solidity source to compile."),
+    out: Path = typer.Option(ARTIFACT_PATH, help="Where to write the artifact JSON."),
+    check: bool = typer.Option(False, "--check", help="Only check that OUT is up to date; exit 1 if not."),
+) -> None:
+    """Compile the driver contract (solc from $SOLC_BINARY, solcx, or the npm install) into OUT."""
+    from colearn_chain.chain.compiler import compile_artifact, resolve_solc, write_artifact
+
+    console = Console(stderr=True)
+    solc = resolve_solc()
+    console.print(f"solc {solc.version} ({solc.origin}: {solc.path})")
+    artifact = compile_artifact(source, solc)
+    if check:
+        import json
+
+        current = json.loads(out.read_text()) if out.exists() else None
+        if current != artifact:
+            console.print(f"[red]{out} is out of date[/red]: run `colearn-chain compile`")
+            raise typer.Exit(1)
+        console.print(f"{out} is up to date")
+        return
+    write_artifact(artifact, out)
+    runtime_bytes = (len(artifact["deployedBytecode"]) - 2) // 2
+    console.print(f"wrote {out} ({runtime_bytes:,} bytes of runtime code)")
