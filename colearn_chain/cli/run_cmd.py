@@ -1,0 +1,107 @@
+"""``colearn-chain run``: a whole experiment on one machine, every round on the ledger."""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import datetime
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.logging import RichHandler
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from colearn_chain.cli.app import app
+from colearn_chain.errors import ColearnFileError
+from colearn_chain.records import ExperimentResult, RoundRecord
+
+
+def prepare_out_dir(out: Path | None) -> Path:
+    """The results directory: new, or existing and empty; never one that holds anything."""
+    if out is None:
+        out = Path("runs") / datetime.now().strftime("run-%Y%m%d-%H%M%S")
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise ColearnFileError(f"--out {out} is occupied: choose a new or empty directory")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ColearnFileError(f"cannot create --out {out}: {exc.strerror}") from exc
+    return out
+
+
+def _summary_table(result: ExperimentResult, seconds: float) -> Table:
+    accepted = sum(r.accepted for r in result.rounds)
+    table = Table(title="colearn-chain run", show_header=False)
+    table.add_column("what", style="bold")
+    table.add_column("value")
+    table.add_row("contract", f"{result.contract} (chain {result.chain_id})" if result.contract else "in memory")
+    table.add_row("learners", str(len(result.learners)))
+    table.add_row("rounds", f"{len(result.rounds)} ({accepted} accepted, {len(result.rounds) - accepted} rejected)")
+
+    def pct(value: float | None) -> str:
+        return "n/a" if value is None else f"{100 * value:.1f}%"
+
+    table.add_row("final accuracy", pct(result.final_accuracy))
+    table.add_row("centralized accuracy", pct(result.centralized_accuracy))
+    table.add_row("time", f"{seconds:.1f} s")
+    return table
+
+
+@app.command("run")
+def run_command(
+    learners: int | None = typer.Option(None, "--learners", "-n", help="Number of learners [default: 5]."),
+    rounds: int | None = typer.Option(None, "--rounds", "-r", help="Rounds to play [default: 15]."),
+    seed: int | None = typer.Option(None, "--seed", help="Seed of splits, weights and training [default: 0]."),
+    threshold: float | None = typer.Option(None, "--threshold", help="Share of voters that must approve, in (0, 1] [default: 0.5]."),
+    partition: str | None = typer.Option(None, "--partition", help="iid | dirichlet:ALPHA | dominant [default: iid]."),
+    task: str | None = typer.Option(None, "--task", help="Built-in task: digits-mlp, digits-cnn, breast-cancer-mlp [default: digits-mlp]."),
+    learner: str | None = typer.Option(None, "--learner", help="Your own learner factory, package.module:factory."),
+    data: Path | None = typer.Option(None, "--data", help="Your own .npz/.csv data (a tabular MLP learns it)."),
+    strategy: str | None = typer.Option(None, "--strategy", help="Proposal strategy [default: round-robin]."),
+    rpc: str | None = typer.Option(None, "--rpc", help="JSON-RPC URL of a node; the embedded chain if unset."),
+    in_memory: bool = typer.Option(False, "--in-memory", help="Use the in-memory ledger instead of a chain (baseline)."),
+    out: Path | None = typer.Option(None, "--out", help="Results directory (must be new or empty) [default: runs/run-DATE-TIME]."),
+    config: Path | None = typer.Option(None, "--config", help="A TOML file with any of these settings; flags override it."),
+) -> None:
+    """Run a whole collective learning experiment on one machine and write its results."""
+    from colearn_chain.plots import plot_accuracy, plot_votes
+    from colearn_chain.simulation import load_config, make_settings, run_simulation
+    from colearn_chain.weights.store import LocalDirectoryStore
+
+    console = Console(stderr=True)
+    logging.basicConfig(level=logging.WARNING, handlers=[RichHandler(console=console, show_path=False)], force=True)
+    settings = make_settings(
+        load_config(config) if config else None,
+        learners=learners, rounds=rounds, seed=seed, threshold=threshold, partition=partition,
+        task=task, learner=learner, data=data, strategy=strategy, rpc=rpc,
+    )  # fmt: skip
+    out_dir = prepare_out_dir(out)
+    store = LocalDirectoryStore(out_dir / "store")
+    started = time.monotonic()
+    with Progress(
+        TextColumn("[bold]round[/bold]"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.description}"),
+        TimeElapsedColumn(),
+        console=console,
+    ) as progress:
+        bar = progress.add_task("setting up learners and chain...", total=settings.rounds)
+
+        def on_round(record: RoundRecord) -> None:
+            outcome = "[green]accepted[/green]" if record.accepted else "[red]rejected[/red]"
+            accuracy = "" if record.test_accuracy is None else f", accuracy {100 * record.test_accuracy:.1f}%"
+            progress.update(
+                bar,
+                advance=1,
+                description=f"{record.round}: {outcome} {record.approvals}/{record.approvals + record.rejections}{accuracy}",
+            )
+
+        result = run_simulation(settings, store, "memory" if in_memory else "chain", on_round)
+    result.write(out_dir / "results.json")
+    plot_accuracy(result, out_dir / "accuracy.png")
+    plot_votes(result, out_dir / "votes.png")
+    console.print(_summary_table(result, time.monotonic() - started))
+    console.print(f"results in {out_dir}/ (results.json, accuracy.png, votes.png, store/)")

@@ -1,0 +1,169 @@
+"""An in-process collective learning experiment: N learners, R rounds, one ledger, one store.
+
+The loop is written once against the :class:`~colearn_chain.strategies.ProposalStrategy`
+interface and the :class:`~colearn_chain.ledger.Ledger` interface, so round-robin, selectors and
+aggregators, on the chain or in memory, all run through :meth:`Experiment.run_round`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from colearn_chain.chain.types import ZERO_HASH
+from colearn_chain.interface import MachineLearningInterface, Weights, weights_to_onnx
+from colearn_chain.ledger import Ledger, RoundOutcome, fixed_point_score
+from colearn_chain.records import RoundRecord, VoteRecord, hex32
+from colearn_chain.rounds import adopt, decide_vote, load_proposal
+from colearn_chain.strategies.base import ProposalStrategy, RoundContext
+from colearn_chain.weights.store import ContentStore
+
+log = logging.getLogger(__name__)
+
+#: Scores a global model: its accuracy on held-out data (None where none can be computed).
+Evaluator = Callable[[Weights], float | None]
+
+
+def publish_initial_model(learners: Sequence[MachineLearningInterface], store: ContentStore) -> str:
+    """Put learner 0's current model in the store and make it every learner's starting point.
+
+    Everyone must start from the same global model, whose hash the contract records as
+    ``initialModel``; learners built with one seed already agree, a user's may not.
+    """
+    digest = store.put(weights_to_onnx(learners[0].mli_get_current_weights()))
+    for learner in learners:
+        adopt(learner, store, digest)
+    return digest
+
+
+def mean_test_score(learners: Sequence[MachineLearningInterface]) -> Evaluator:
+    """For learners the platform knows nothing about: the mean of their own ``test_score``."""
+
+    def evaluate(weights: Weights) -> float | None:
+        scores = [learner.mli_test_weights(weights).test_score for learner in learners]
+        return sum(scores) / len(scores)
+
+    return evaluate
+
+
+@dataclass
+class Experiment:
+    """Plays rounds: the strategy proposes, the learners vote, the ledger decides, all adopt.
+
+    Parameters
+    ----------
+    learners:
+        The participants, in ledger order.
+    ledger:
+        The chain (or the in-memory stand-in) that decides each round.
+    store:
+        The content store every blob goes through.
+    strategy:
+        How the proposer is chosen and the proposal made.
+    initial_model:
+        The hex digest of the model every learner starts from (see :func:`publish_initial_model`).
+    evaluate:
+        Scores the global model after each round, for ``test_accuracy``.
+    seed:
+        The experiment's seed, passed on to the strategy.
+    """
+
+    learners: Sequence[MachineLearningInterface]
+    ledger: Ledger
+    store: ContentStore
+    strategy: ProposalStrategy
+    initial_model: str
+    evaluate: Evaluator | None = None
+    seed: int = 0
+    history: list[RoundRecord] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self._global_digest = self.initial_model
+        self._accuracy_cache: dict[str, float | None] = {}
+
+    @property
+    def global_digest(self) -> str:
+        """The hex digest of the current global model."""
+        return self._global_digest
+
+    def global_accuracy(self) -> float | None:
+        """The evaluator's score of the current global model (cached per model)."""
+        if self.evaluate is None:
+            return None
+        digest = self._global_digest
+        if digest not in self._accuracy_cache:
+            weights = load_proposal(self.learners[0], self.store, digest)
+            self._accuracy_cache[digest] = self.evaluate(weights)
+        return self._accuracy_cache[digest]
+
+    def run(self, rounds: int, on_round: Callable[[RoundRecord], None] | None = None) -> list[RoundRecord]:
+        """Play ``rounds`` rounds, calling ``on_round`` after each."""
+        for _ in range(rounds):
+            record = self.run_round()
+            if on_round is not None:
+                on_round(record)
+        return self.history
+
+    def run_round(self) -> RoundRecord:
+        """Play the next round to its end and record it."""
+        round_index = len(self.history)
+        ids = self.ledger.learner_ids
+        context = RoundContext(round_index, self.learners, ids, self.store, tuple(self.history), self.seed)
+        nominee = self.strategy.nominate(context)
+        if nominee is not None:
+            self.ledger.nominate(round_index, nominee)
+        proposer = self.ledger.proposer(round_index)
+        if proposer is None:
+            raise RuntimeError(f"round {round_index} has no proposer")  # a strategy bug, not user input
+
+        proposal = self.strategy.propose(context, proposer)
+        digest = self.store.put(proposal.weights)
+        manifest = self.store.put(proposal.manifest) if proposal.manifest is not None else None
+        outcome = self.ledger.propose(
+            proposer, round_index, bytes.fromhex(digest), bytes.fromhex(manifest) if manifest else ZERO_HASH
+        )
+        log.info("round %d: learner %d proposed %s", round_index, proposer, digest[:12])
+
+        votes: list[VoteRecord] = []
+        decoded: dict[int, Weights | None] = {}
+        for voter, learner in enumerate(self.learners):
+            if voter == proposer:
+                continue
+            decision = decide_vote(learner, self.store, digest, who=f"learner {voter}")
+            decoded[voter] = decision.weights
+            closing = self.ledger.vote(voter, round_index, decision.approve, decision.score)
+            outcome = closing or outcome
+            votes.append(VoteRecord(ids[voter], decision.approve, fixed_point_score(decision.score), decision.reason))
+        if outcome is None:
+            raise RuntimeError(f"round {round_index} did not end after every vote")  # ledger bug
+
+        if outcome.accepted:
+            for index, learner in enumerate(self.learners):
+                adopt(learner, self.store, digest, decoded.get(index))
+            self._global_digest = digest
+        record = self._record(round_index, ids[proposer], digest, manifest, outcome, votes)
+        self.history.append(record)
+        return record
+
+    def _record(
+        self,
+        round_index: int,
+        proposer: str,
+        digest: str,
+        manifest: str | None,
+        outcome: RoundOutcome,
+        votes: list[VoteRecord],
+    ) -> RoundRecord:
+        return RoundRecord(
+            round=round_index,
+            proposer=proposer,
+            weights=hex32(digest),
+            manifest=hex32(manifest) if manifest else None,
+            accepted=outcome.accepted,
+            approvals=outcome.approvals,
+            rejections=outcome.rejections,
+            votes=votes,
+            test_accuracy=self.global_accuracy(),
+            global_model=hex32(outcome.global_model),
+        )

@@ -1,0 +1,209 @@
+"""Where rounds are decided: the driver contract on a chain, or an in-memory stand-in.
+
+Both implement one interface with the tally of PROTOCOL.md (the proposer does not vote;
+accepted iff ``approvals * 10000 >= thresholdBps * (n - 1)``; the last vote closes the round),
+so the same experiment gives the same votes and the same accepted hashes on both. The
+in-memory ledger runs rounds synchronously in one process, as colearn's standalone driver does,
+and is the baseline against which the chain's cost is measured.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from eth_account.signers.local import LocalAccount
+
+from colearn_chain.chain import CollectiveLearningClient, score_to_fixed
+from colearn_chain.chain import events as ev
+from colearn_chain.chain.types import ZERO_HASH, Receipt, fixed_to_score
+from colearn_chain.errors import ColearnRuntimeError, ColearnValueError
+
+
+@dataclass(frozen=True)
+class RoundOutcome:
+    """How a round ended: the tally and the global model after it."""
+
+    round: int
+    accepted: bool
+    approvals: int
+    rejections: int
+    global_model: bytes
+
+
+def threshold_to_bps(threshold: float) -> int:
+    """A vote threshold in (0, 1] as the contract's basis points."""
+    if not 0 < threshold <= 1:
+        raise ColearnValueError(f"threshold must be in (0, 1], got {threshold}")
+    return max(1, round(threshold * 10_000))
+
+
+def fixed_point_score(score: float) -> float:
+    """The score as the ledger keeps it: rounded to the contract's 6 decimals."""
+    return fixed_to_score(score_to_fixed(score))
+
+
+class Ledger(abc.ABC):
+    """The round-deciding authority, as the experiment loop sees it."""
+
+    #: Each learner's identity on the ledger (an address), by index.
+    learner_ids: list[str]
+
+    @property
+    @abc.abstractmethod
+    def contract(self) -> str | None:
+        """The contract's address, or None off-chain."""
+
+    @property
+    @abc.abstractmethod
+    def chain_id(self) -> int | None:
+        """The chain's id, or None off-chain."""
+
+    @abc.abstractmethod
+    def proposer(self, round: int) -> int | None:
+        """The index of ``round``'s proposer (None while a selector has not nominated)."""
+
+    @abc.abstractmethod
+    def nominate(self, round: int, learner: int) -> None:
+        """Have the selector nominate ``learner`` for ``round``."""
+
+    @abc.abstractmethod
+    def propose(self, learner: int, round: int, weights: bytes, manifest: bytes) -> RoundOutcome | None:
+        """Record the proposal; returns the outcome if that ended the round (n == 1)."""
+
+    @abc.abstractmethod
+    def vote(self, learner: int, round: int, approve: bool, score: float) -> RoundOutcome | None:
+        """Record a vote; returns the outcome if it was the last eligible vote."""
+
+    @abc.abstractmethod
+    def global_model(self) -> bytes:
+        """The current global model's hash."""
+
+
+class InMemoryLedger(Ledger):
+    """PROTOCOL.md's tally in memory: no chain, no gas, no signatures."""
+
+    def __init__(
+        self,
+        learner_ids: Sequence[str],
+        threshold: float,
+        initial_model: bytes,
+        selector_mode: bool = False,
+    ) -> None:
+        if not learner_ids:
+            raise ColearnValueError("an experiment needs at least one learner")
+        self.learner_ids = list(learner_ids)
+        self.threshold_bps = threshold_to_bps(threshold)
+        self._global = initial_model
+        self._selector_mode = selector_mode
+        self._nominee: int | None = None
+        self._round = 0
+        self._proposal: bytes | None = None
+        self._voted: set[int] = set()
+        self._approvals = 0
+
+    @property
+    def contract(self) -> str | None:
+        return None
+
+    @property
+    def chain_id(self) -> int | None:
+        return None
+
+    def proposer(self, round: int) -> int | None:
+        if self._selector_mode:
+            return self._nominee
+        return round % len(self.learner_ids)
+
+    def nominate(self, round: int, learner: int) -> None:
+        self._check_round(round)
+        self._nominee = learner
+
+    def propose(self, learner: int, round: int, weights: bytes, manifest: bytes) -> RoundOutcome | None:
+        self._check_round(round)
+        if learner != self.proposer(round) or self._proposal is not None:
+            raise ColearnRuntimeError(f"learner {learner} may not propose in round {round}")
+        self._proposal = weights
+        if len(self.learner_ids) == 1:
+            return self._end()
+        return None
+
+    def vote(self, learner: int, round: int, approve: bool, score: float) -> RoundOutcome | None:
+        self._check_round(round)
+        if self._proposal is None or learner == self.proposer(round) or learner in self._voted:
+            raise ColearnRuntimeError(f"learner {learner} may not vote in round {round}")
+        self._voted.add(learner)
+        self._approvals += int(approve)
+        if len(self._voted) == len(self.learner_ids) - 1:
+            return self._end()
+        return None
+
+    def global_model(self) -> bytes:
+        return self._global
+
+    def _check_round(self, round: int) -> None:
+        if round != self._round:
+            raise ColearnRuntimeError(f"round {round} is not the round in progress ({self._round})")
+
+    def _end(self) -> RoundOutcome:
+        voters = len(self.learner_ids) - 1
+        accepted = self._approvals * 10_000 >= self.threshold_bps * voters
+        assert self._proposal is not None
+        if accepted:
+            self._global = self._proposal
+        outcome = RoundOutcome(self._round, accepted, self._approvals, len(self._voted) - self._approvals, self._global)
+        self._round += 1
+        self._proposal, self._nominee, self._voted, self._approvals = None, None, set(), 0
+        return outcome
+
+
+class ChainLedger(Ledger):
+    """The driver contract: every proposal and vote is a signed transaction by its learner."""
+
+    def __init__(
+        self,
+        client: CollectiveLearningClient,
+        accounts: Sequence[LocalAccount],
+        selector: LocalAccount | None = None,
+    ) -> None:
+        self.client = client
+        self.accounts = list(accounts)
+        self.learner_ids = [a.address for a in accounts]
+        self.selector = selector
+        self._index = {address: i for i, address in enumerate(self.learner_ids)}
+
+    @property
+    def contract(self) -> str | None:
+        return self.client.address
+
+    @property
+    def chain_id(self) -> int | None:
+        return self.client.chain.chain_id
+
+    def proposer(self, round: int) -> int | None:
+        address = self.client.round_info(round).proposer
+        return self._index.get(address)
+
+    def nominate(self, round: int, learner: int) -> None:
+        if self.selector is None:
+            raise ColearnValueError("this experiment was deployed without a selector: it cannot nominate")
+        self.client.nominate(self.selector, round, self.learner_ids[learner])
+
+    def propose(self, learner: int, round: int, weights: bytes, manifest: bytes) -> RoundOutcome | None:
+        receipt = self.client.propose(self.accounts[learner], round, weights, manifest or ZERO_HASH)
+        return _outcome(receipt)
+
+    def vote(self, learner: int, round: int, approve: bool, score: float) -> RoundOutcome | None:
+        receipt = self.client.vote(self.accounts[learner], round, approve, score_to_fixed(score))
+        return _outcome(receipt)
+
+    def global_model(self) -> bytes:
+        return self.client.global_model()
+
+
+def _outcome(receipt: Receipt) -> RoundOutcome | None:
+    for event in receipt.events:
+        if isinstance(event, ev.RoundFinalized):
+            return RoundOutcome(event.round, event.accepted, event.approvals, event.rejections, event.global_model)
+    return None

@@ -1,0 +1,82 @@
+"""What an experiment leaves behind: per-round records and the results file's exact layout."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True)
+class VoteRecord:
+    """One learner's vote on a round's proposal.
+
+    ``reason`` is set when the learner rejected without testing (the blob was missing, corrupt
+    or not a valid model for it); ``score`` is then 0.
+    """
+
+    learner: str
+    approve: bool
+    score: float
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class RoundRecord:
+    """One round as it ended; hashes and addresses as 0x hex."""
+
+    round: int
+    proposer: str
+    weights: str
+    manifest: str | None
+    accepted: bool
+    approvals: int
+    rejections: int
+    votes: list[VoteRecord]
+    test_accuracy: float | None
+    global_model: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        """The round as ``results.json`` lists it."""
+        data = asdict(self)
+        data["votes"] = [
+            {k: v for k, v in asdict(vote).items() if k != "reason" or v is not None} for vote in self.votes
+        ]
+        return data
+
+
+@dataclass
+class ExperimentResult:
+    """The whole experiment, as written to ``DIR/results.json``."""
+
+    contract: str | None
+    chain_id: int | None
+    learners: list[str]
+    final_accuracy: float | None
+    centralized_accuracy: float | None
+    rounds: list[RoundRecord] = field(default_factory=list)
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "contract": self.contract,
+            "chain_id": self.chain_id,
+            "learners": self.learners,
+            "final_accuracy": self.final_accuracy,
+            "centralized_accuracy": self.centralized_accuracy,
+            "settings": self.settings,
+            "rounds": [r.to_json() for r in self.rounds],
+        }
+
+    def write(self, path: Path) -> Path:
+        """Write the results as indented JSON (stable key order)."""
+        path.write_text(json.dumps(self.to_json(), indent=2, sort_keys=True) + "\n")
+        return path
+
+
+def hex32(digest: bytes | str) -> str:
+    """A 32-byte hash as 0x-prefixed lowercase hex, from bytes or (0x-less) hex."""
+    if isinstance(digest, bytes):
+        return "0x" + digest.hex()
+    return digest if digest.startswith("0x") else "0x" + digest

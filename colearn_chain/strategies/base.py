@@ -1,0 +1,72 @@
+"""The ProposalStrategy interface: how a round's proposer is chosen and its proposal made.
+
+In the spirit of Flower's ``Strategy``: one small abstract base, one file per algorithm, and the
+experiment loop written once against this base. A strategy sees the learners and the store,
+never the chain: the loop turns what it returns into ledger calls.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, ClassVar
+
+from colearn_chain.interface import MachineLearningInterface
+from colearn_chain.weights.store import ContentStore
+
+if TYPE_CHECKING:
+    from colearn_chain.records import RoundRecord
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """A round's proposal: the ONNX weights blob and, for aggregated proposals, its manifest."""
+
+    weights: bytes
+    manifest: bytes | None = None
+
+
+@dataclass(frozen=True)
+class RoundContext:
+    """What a strategy may look at when it nominates or proposes.
+
+    Attributes
+    ----------
+    round:
+        The round being played.
+    learners:
+        Every learner, by index (a strategy may ask any of them for an update).
+    learner_ids:
+        Their ledger identities (addresses), by index.
+    store:
+        The content store holding every model so far.
+    history:
+        The records of the rounds already played, oldest first.
+    seed:
+        The experiment's seed, for strategies that draw random numbers.
+    """
+
+    round: int
+    learners: Sequence[MachineLearningInterface]
+    learner_ids: Sequence[str]
+    store: ContentStore
+    history: Sequence[RoundRecord] = field(default_factory=tuple)
+    seed: int = 0
+
+
+class ProposalStrategy(abc.ABC):
+    """Chooses who proposes (optionally) and makes the proposal."""
+
+    #: The name users select it by (``--strategy NAME``).
+    name: ClassVar[str]
+    #: Whether this strategy nominates proposers (then the contract needs a selector).
+    nominates: ClassVar[bool] = False
+
+    def nominate(self, context: RoundContext) -> int | None:
+        """The index of the learner who should propose, or None to keep the ledger's rotation."""
+        return None
+
+    @abc.abstractmethod
+    def propose(self, context: RoundContext, proposer: int) -> Proposal:
+        """Make the proposal of learner ``proposer`` for ``context.round``."""

@@ -1,0 +1,27 @@
+"""Round-robin: colearn's own rule, the proposer of round r is learner r mod n and trains alone."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+from colearn_chain.interface import weights_to_onnx
+from colearn_chain.strategies.base import Proposal, ProposalStrategy, RoundContext
+
+
+@dataclass(frozen=True)
+class RoundRobinSettings:
+    """Round-robin has no settings; the dataclass keeps every strategy configured alike."""
+
+
+class RoundRobin(ProposalStrategy):
+    """The contract rotates the proposer; the proposer's own training is the proposal."""
+
+    name: ClassVar[str] = "round-robin"
+
+    def __init__(self, settings: RoundRobinSettings | None = None) -> None:
+        self.settings = settings or RoundRobinSettings()
+
+    def propose(self, context: RoundContext, proposer: int) -> Proposal:
+        weights = context.learners[proposer].mli_propose_weights()
+        return Proposal(weights=weights_to_onnx(weights))
