@@ -1,0 +1,94 @@
+"""``colearn-chain run`` end to end, and its one-line errors for bad input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from colearn_chain.cli.main import main
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def _run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    code = main(["run", *args])
+    captured = capsys.readouterr()
+    return code, captured.err + captured.out
+
+
+@pytest.mark.slow
+def test_run_writes_results_plots_and_store(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "run"
+    code, output = _run(["--learners", "3", "--rounds", "3", "--seed", "1", "--out", str(out)], capsys)
+    assert code == 0, output
+    results = json.loads((out / "results.json").read_text())
+    assert set(results) >= {"contract", "chain_id", "final_accuracy", "centralized_accuracy", "rounds"}
+    assert results["contract"].startswith("0x") and len(results["contract"]) == 42
+    assert isinstance(results["chain_id"], int)
+    assert 0 < results["centralized_accuracy"] <= 1
+    assert 0 < results["final_accuracy"] <= 1
+    assert [r["round"] for r in results["rounds"]] == [0, 1, 2]
+    for record in results["rounds"]:
+        assert set(record) >= {
+            "round", "proposer", "weights", "manifest", "accepted", "approvals",
+            "rejections", "votes", "test_accuracy",
+        }  # fmt: skip
+        assert record["weights"].startswith("0x") and len(record["weights"]) == 66
+        assert len(record["votes"]) == 2
+        for vote in record["votes"]:
+            assert set(vote) >= {"learner", "approve", "score"}
+            assert isinstance(vote["score"], float)
+        digest = record["weights"][2:]
+        assert (out / "store" / digest[:2] / digest).is_file()
+    assert results["rounds"][-1]["test_accuracy"] == results["final_accuracy"]
+    for picture in ("accuracy.png", "votes.png"):
+        assert (out / picture).read_bytes()[:8] == PNG_MAGIC
+    assert "final accuracy" in output
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--learners", "0"], "at least 1 learner"),
+        (["--threshold", "0"], "threshold must be in (0, 1]"),
+        (["--threshold", "1.5"], "threshold must be in (0, 1]"),
+        (["--learner", "no_such_module_xyz:factory"], "no_such_module_xyz"),
+        (["--learner", "colearn_chain.errors:ColearnError"], "ColearnError"),
+        (["--learners", "400"], "400"),
+        (["--data", "/no/such/file.csv"], "/no/such/file.csv"),
+        (["--partition", "zipf"], "zipf"),
+        (["--strategy", "nope"], "round-robin"),
+    ],
+)
+def test_bad_input_is_one_line_and_non_zero(
+    args: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, output = _run([*args, "--rounds", "1", "--out", str(tmp_path / "out")], capsys)
+    assert code != 0
+    assert "Traceback" not in output
+    errors = [line for line in output.splitlines() if line.startswith("colearn-chain: error:")]
+    assert len(errors) == 1, output
+    assert message in errors[0]
+
+
+def test_an_occupied_out_directory_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "keep.txt").write_text("precious")
+    code, output = _run(["--out", str(tmp_path)], capsys)
+    assert code == 1
+    assert "occupied" in output
+    assert (tmp_path / "keep.txt").read_text() == "precious"
+
+
+def test_config_file_validation(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = tmp_path / "exp.toml"
+    config.write_text('learners = 3\nrounds = 1\nvoting = "fast"\n')
+    code, output = _run(["--config", str(config), "--out", str(tmp_path / "o")], capsys)
+    assert code == 1
+    assert "voting: unknown key" in output
+    config.write_text("learners = [\n")
+    code, output = _run(["--config", str(config), "--out", str(tmp_path / "o2")], capsys)
+    assert code == 1 and "not valid TOML" in output
+    code, output = _run(["--config", str(tmp_path / "missing.toml"), "--out", str(tmp_path / "o3")], capsys)
+    assert code == 1 and "does not exist" in output

@@ -1,0 +1,145 @@
+"""The experiment loop: same results on chain and memory, bad proposals rejected, tallies right."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import pytest
+
+from colearn_chain.errors import ColearnValueError
+from colearn_chain.experiment import Experiment, publish_initial_model
+from colearn_chain.ledger import InMemoryLedger, RoundOutcome, threshold_to_bps
+from colearn_chain.records import ExperimentResult
+from colearn_chain.rounds import decide_vote
+from colearn_chain.simulation import build_learners, make_settings, run_simulation
+from colearn_chain.strategies import Proposal, ProposalStrategy, RoundContext, make_strategy
+from colearn_chain.weights.store import InMemoryStore
+
+SMALL = {"learners": 3, "rounds": 3, "seed": 3, "centralized_epochs": 2}
+
+
+@pytest.fixture(scope="module")
+def chain_and_memory() -> tuple[ExperimentResult, ExperimentResult]:
+    settings = make_settings(**SMALL)
+    on_chain = run_simulation(settings, InMemoryStore(), "chain", with_centralized=False)
+    in_memory = run_simulation(settings, InMemoryStore(), "memory", with_centralized=False)
+    return on_chain, in_memory
+
+
+def test_same_seed_same_votes_and_hashes_on_chain_and_in_memory(
+    chain_and_memory: tuple[ExperimentResult, ExperimentResult],
+) -> None:
+    on_chain, in_memory = chain_and_memory
+    assert on_chain.contract is not None and on_chain.chain_id is not None
+    assert in_memory.contract is None
+    assert on_chain.learners == in_memory.learners  # seeded accounts
+    assert len(on_chain.rounds) == 3
+    for a, b in zip(on_chain.rounds, in_memory.rounds, strict=True):
+        assert (a.proposer, a.weights, a.accepted, a.global_model) == (b.proposer, b.weights, b.accepted, b.global_model)
+        assert [(v.learner, v.approve, v.score) for v in a.votes] == [(v.learner, v.approve, v.score) for v in b.votes]
+    assert on_chain.final_accuracy == in_memory.final_accuracy
+
+
+def test_records_follow_round_robin_and_the_tally(chain_and_memory: tuple[ExperimentResult, ExperimentResult]) -> None:
+    on_chain, _ = chain_and_memory
+    for record in on_chain.rounds:
+        assert record.proposer == on_chain.learners[record.round % 3]
+        assert {v.learner for v in record.votes} == set(on_chain.learners) - {record.proposer}
+        assert record.approvals == sum(v.approve for v in record.votes)
+        assert record.accepted == (record.approvals * 10_000 >= 5000 * 2)
+        assert record.test_accuracy is not None and 0 <= record.test_accuracy <= 1
+    accepted = [r for r in on_chain.rounds if r.accepted]
+    assert accepted, "three rounds of fresh training on digits should improve the model at least once"
+    assert on_chain.rounds[-1].global_model == accepted[-1].weights
+
+
+def test_every_proposal_is_in_the_store_under_its_hash() -> None:
+    settings = make_settings(**SMALL)
+    store = InMemoryStore()
+    result = run_simulation(settings, store, "chain", with_centralized=False)
+    for record in result.rounds:
+        assert store.has(record.weights)  # every proposal is in the store under its hash
+
+
+class _GarbageStrategy(ProposalStrategy):
+    """Proposes bytes that are not a model at all: every voter must reject, with a reason."""
+
+    name: ClassVar[str] = "garbage"
+
+    def propose(self, context: RoundContext, proposer: int) -> Proposal:
+        return Proposal(weights=b"definitely not onnx")
+
+
+class _WrongShapeStrategy(ProposalStrategy):
+    name: ClassVar[str] = "wrong-shape"
+
+    def propose(self, context: RoundContext, proposer: int) -> Proposal:
+        import numpy as np
+
+        from colearn_chain.weights.codec import encode_weights
+
+        return Proposal(weights=encode_weights([np.zeros((2, 2), dtype=np.float32)]))
+
+
+@pytest.mark.parametrize("strategy", [_GarbageStrategy(), _WrongShapeStrategy()])
+def test_invalid_proposals_are_rejected_with_a_reason_and_the_experiment_carries_on(
+    strategy: ProposalStrategy,
+) -> None:
+    settings = make_settings(**SMALL)
+    learners, evaluate, _ = build_learners(settings)
+    store = InMemoryStore()
+    initial = publish_initial_model(learners, store)
+    ledger = InMemoryLedger([f"0x{i:040x}" for i in range(3)], 0.5, bytes.fromhex(initial))
+    experiment = Experiment(learners, ledger, store, strategy, initial, evaluate)
+    records = experiment.run(2)
+    for record in records:
+        assert not record.accepted
+        assert all(not v.approve and v.reason for v in record.votes)
+        assert record.global_model == "0x" + initial
+    assert experiment.global_digest == initial
+
+
+def test_a_missing_blob_is_a_reject_not_a_crash() -> None:
+    settings = make_settings(**SMALL)
+    learners, _, _ = build_learners(settings)
+    decision = decide_vote(learners[0], InMemoryStore(), "ab" * 32)
+    assert decision.approve is False
+    assert decision.reason is not None and "missing" in decision.reason
+
+
+def test_in_memory_ledger_tally() -> None:
+    ledger = InMemoryLedger(["a", "b", "c", "d"], 0.5, b"\x01" * 32)
+    assert ledger.proposer(0) == 0
+    assert ledger.propose(0, 0, b"\x02" * 32, b"") is None
+    assert ledger.vote(1, 0, True, 0.5) is None
+    assert ledger.vote(2, 0, False, 0.1) is None
+    outcome = ledger.vote(3, 0, False, 0.1)
+    assert outcome == RoundOutcome(0, False, 1, 2, b"\x01" * 32)  # 1 * 10000 < 5000 * 3
+    assert ledger.proposer(1) == 1
+    single = InMemoryLedger(["a"], 1.0, b"\x01" * 32)
+    assert single.propose(0, 0, b"\x03" * 32, b"") == RoundOutcome(0, True, 0, 0, b"\x03" * 32)
+
+
+def test_threshold_conversion() -> None:
+    assert threshold_to_bps(0.5) == 5000
+    assert threshold_to_bps(1.0) == 10000
+    assert threshold_to_bps(0.00001) == 1
+    for bad in (0.0, -0.1, 1.01):
+        with pytest.raises(ColearnValueError):
+            threshold_to_bps(bad)
+
+
+def test_settings_validation_names_the_key() -> None:
+    with pytest.raises(ColearnValueError, match="colour: unknown key"):
+        make_settings({"colour": "blue"})
+    with pytest.raises(ColearnValueError, match="threshold"):
+        make_settings(threshold=1.5)
+    with pytest.raises(ColearnValueError, match="learners"):
+        make_settings(learners=0)
+    assert make_settings({"rounds": 4}, rounds=7).rounds == 7  # flags override the file
+    assert make_settings({"rounds": 4}, rounds=None).rounds == 4
+
+
+def test_unknown_strategy_lists_the_known_ones() -> None:
+    with pytest.raises(ColearnValueError, match="round-robin"):
+        make_strategy("nope")
