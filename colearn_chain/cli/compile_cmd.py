@@ -20,7 +20,7 @@ def compile_command(
     """Compile the driver contract (solc from $SOLC_BINARY, solcx, or the npm install) into OUT."""
     from colearn_chain.chain.compiler import compile_artifact, resolve_solc, write_artifact
 
-    console = Console(stderr=True)
+    console = Console(stderr=True, soft_wrap=True)
     solc = resolve_solc()
     console.print(f"solc {solc.version} ({solc.origin}: {solc.path})")
     artifact = compile_artifact(source, solc)

@@ -251,3 +251,25 @@ def test_score_fixed_point() -> None:
     assert fixed_to_score(973000) == 0.973
     with pytest.raises(ValueError, match="finite"):
         score_to_fixed(float("nan"))
+
+
+def test_event_history_is_indexed_incrementally(any_chain: Chain) -> None:
+    """Each block is read once: later calls only read the blocks mined since."""
+    client, learners = _deploy(any_chain, 2)
+    read: list[tuple[int, int]] = []
+    original = any_chain.backend.logs
+
+    def recording(address: str, first: int, last: int) -> list[ev.RawLog]:
+        read.append((first, last))
+        return original(address, first, last)
+
+    any_chain.backend.logs = recording  # type: ignore[method-assign]
+    first = client.events()
+    client.propose(learners[0], 0, W1)
+    second = client.events()
+    third = client.events()
+    assert len(second) == len(first) + 1 and third == second
+    assert read[0][0] == client.deployment_block
+    assert read[1][0] == read[0][1] + 1  # the second read starts where the first ended
+    covered = [block for first_block, last_block in read for block in range(first_block, last_block + 1)]
+    assert len(covered) == len(set(covered))  # no block read twice

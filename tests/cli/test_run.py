@@ -92,3 +92,23 @@ def test_config_file_validation(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert code == 1 and "not valid TOML" in output
     code, output = _run(["--config", str(tmp_path / "missing.toml"), "--out", str(tmp_path / "o3")], capsys)
     assert code == 1 and "does not exist" in output
+
+
+@pytest.mark.slow
+@pytest.mark.anvil
+def test_run_on_a_json_rpc_node(anvil_node: object, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    url = anvil_node.url  # type: ignore[attr-defined]
+    out = tmp_path / "rpc"
+    code, output = _run(["--rpc", url, "--learners", "2", "--rounds", "2", "--out", str(out)], capsys)
+    assert code == 0, output
+    results = json.loads((out / "results.json").read_text())
+    assert results["chain_id"] == 31337  # Anvil's
+    assert len(results["rounds"]) == 2
+
+
+def test_an_unreachable_rpc_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from colearn_chain.chain.anvil import free_port
+
+    code, output = _run(["--rpc", f"http://127.0.0.1:{free_port()}", "--rounds", "1", "--out", str(tmp_path / "o")], capsys)
+    assert code == 1
+    assert "cannot reach a JSON-RPC node" in output and "Traceback" not in output
