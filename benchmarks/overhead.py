@@ -90,7 +90,8 @@ def measure(settings: RunSettings) -> OverheadReport:
 
 
 def render(report: OverheadReport) -> Table:
-    table = Table(title=f"chain vs in-memory ledger: {report.learners} learners, {report.rounds} rounds, {report.partition}")
+    title = f"chain vs in-memory ledger: {report.learners} learners, {report.rounds} rounds, {report.partition}"
+    table = Table(title=title)
     table.add_column("measure")
     table.add_column("value", justify="right")
 

@@ -1,4 +1,4 @@
-"""The learner interface: colearn's MachineLearningInterface, its pydantic models, and ONNX conversion."""
+"""The learner interface: colearn's MachineLearningInterface, its models, ONNX conversion."""
 
 from __future__ import annotations
 

@@ -8,12 +8,12 @@ import matplotlib
 
 matplotlib.use("Agg")  # files only: never needs a display
 
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib.colors import ListedColormap  # noqa: E402
-from matplotlib.patches import Patch  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.colors import ListedColormap
+from matplotlib.patches import Patch
 
-from colearn_chain.records import ExperimentResult  # noqa: E402
+from colearn_chain.records import ExperimentResult
 
 _ABSENT, _REJECT, _APPROVE, _PROPOSER = 0, 1, 2, 3
 

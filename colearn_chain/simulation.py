@@ -96,7 +96,9 @@ def make_settings(config: dict[str, Any] | None = None, **overrides: Any) -> Run
         raise ColearnValueError(f"{key}: {message}") from None
 
 
-def build_learners(settings: RunSettings) -> tuple[list[MachineLearningInterface], Evaluator | None, Callable[[], float] | None]:
+def build_learners(
+    settings: RunSettings,
+) -> tuple[list[MachineLearningInterface], Evaluator | None, Callable[[], float] | None]:
     """The learners, the global evaluator, and the centralized baseline (None for a user's learner)."""
     count, seed = settings.learners, settings.seed
     if settings.learner is not None:

@@ -33,10 +33,8 @@ def chain() -> Iterator[Chain]:
 @pytest.fixture(params=["eth-tester", "anvil"])
 def any_chain(request: pytest.FixtureRequest) -> Iterator[Chain]:
     """The same test on both backends: a fresh eth-tester chain, and the session's Anvil node."""
-    if request.param == "eth-tester":
-        connection = connect()
-    else:
-        connection = connect(request.getfixturevalue("anvil_node").url)
+    url = None if request.param == "eth-tester" else request.getfixturevalue("anvil_node").url
+    connection = connect(url)
     try:
         yield connection
     finally:

@@ -22,7 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from eth_utils import to_checksum_address
+from eth_utils.address import to_checksum_address
 
 from colearn_chain.chain.events import RawLog
 from colearn_chain.errors import ColearnRuntimeError
@@ -194,7 +194,7 @@ def _block_logs(chain: Any, block: Any) -> list[RawLog]:
 
 
 def _receipt_in_block(chain: Any, block: Any, index: int) -> RawReceipt:
-    from eth_utils import keccak
+    from eth_utils.crypto import keccak
 
     receipts = block.get_receipts(chain.chaindb)
     receipt = receipts[index]

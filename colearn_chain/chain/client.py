@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from eth_account.signers.local import LocalAccount
-from eth_utils import to_checksum_address
+from eth_utils.address import to_checksum_address
 
 from colearn_chain.chain.abi_codec import AbiCodec
 from colearn_chain.chain.artifact import Artifact, default_artifact

@@ -89,6 +89,7 @@ def resolve_solc() -> SolcBinary:
         return SolcBinary(path, _version_of(path), "SOLC_BINARY")
 
     import solcx
+    import solcx.install
 
     pinned = pinned_solc_version()
     try:
@@ -96,7 +97,7 @@ def resolve_solc() -> SolcBinary:
     except Exception:  # solcx raises several types when its folder is missing or odd
         installed = set()
     if pinned in installed:
-        path = Path(solcx.get_executable(pinned))
+        path = Path(solcx.install.get_executable(pinned))
         return SolcBinary(path, _version_of(path), "solcx")
 
     if (NODE_MODULES / "solc").is_dir() and shutil.which("node"):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
+from typing import Any
 
 from eth_account.signers.local import LocalAccount
 
@@ -135,7 +136,7 @@ class Chain:
             last_error: TransactionRejected | None = None
             for _ in range(SEND_ATTEMPTS):
                 nonce = self._next_nonce(sender.address)
-                tx = {
+                tx: dict[str, Any] = {
                     "chainId": self.chain_id,
                     "nonce": nonce,
                     "gas": gas,

@@ -91,7 +91,7 @@ def revert_from_data(codec: AbiCodec, data: bytes) -> ContractRevert:
     spec = codec.errors_by_selector.get(data[:4])
     if spec is not None and spec.name in ERROR_CLASSES:
         return ERROR_CLASSES[spec.name](data, **spec.decode_data(data))
-    from eth_abi import decode
+    from eth_abi.abi import decode
 
     if data[:4] == _ERROR_STRING:
         error = UnknownRevert(data, message=decode(["string"], data[4:])[0])

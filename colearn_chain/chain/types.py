@@ -16,6 +16,7 @@ ZERO_HASH = bytes(32)
 NO_DEADLINE = 2**64 - 1
 #: Votes carry scores as fixed-point integers with this many decimals (PROTOCOL.md).
 SCORE_DECIMALS = 6
+_SCALE = 1_000_000  # 10 ** SCORE_DECIMALS
 _INT256_MAX = 2**255 - 1
 
 
@@ -67,7 +68,7 @@ def score_to_fixed(score: float) -> int:
     """
     if not math.isfinite(score):
         raise ValueError(f"vote score must be finite, got {score!r}")
-    fixed = round(score * 10**SCORE_DECIMALS)
+    fixed = round(score * _SCALE)
     if abs(fixed) > _INT256_MAX:
         raise ValueError(f"vote score {score!r} does not fit in int256")
     return int(fixed)
@@ -75,4 +76,4 @@ def score_to_fixed(score: float) -> int:
 
 def fixed_to_score(fixed: int) -> float:
     """The float vote score of a fixed-point integer read from the chain."""
-    return fixed / 10**SCORE_DECIMALS
+    return fixed / _SCALE

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -13,9 +14,9 @@ from colearn_chain.paths import ARTIFACT_PATH, CONTRACT_SOURCE
 
 @app.command("compile")
 def compile_command(
-    source: Path = typer.Option(CONTRACT_SOURCE, help="The Solidity source to compile."),
-    out: Path = typer.Option(ARTIFACT_PATH, help="Where to write the artifact JSON."),
-    check: bool = typer.Option(False, "--check", help="Only check that OUT is up to date; exit 1 if not."),
+    source: Annotated[Path, typer.Option(help="The Solidity source to compile.")] = CONTRACT_SOURCE,
+    out: Annotated[Path, typer.Option(help="Where to write the artifact JSON.")] = ARTIFACT_PATH,
+    check: Annotated[bool, typer.Option("--check", help="Only check that OUT is up to date; exit 1 if not.")] = False,
 ) -> None:
     """Compile the driver contract (solc from $SOLC_BINARY, solcx, or the npm install) into OUT."""
     from colearn_chain.chain.compiler import compile_artifact, resolve_solc, write_artifact

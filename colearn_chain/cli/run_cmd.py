@@ -6,6 +6,7 @@ import logging
 import time
 from datetime import datetime
 from pathlib import Path
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -51,19 +52,27 @@ def _summary_table(result: ExperimentResult, seconds: float) -> Table:
 
 @app.command("run")
 def run_command(
-    learners: int | None = typer.Option(None, "--learners", "-n", help="Number of learners [default: 5]."),
-    rounds: int | None = typer.Option(None, "--rounds", "-r", help="Rounds to play [default: 15]."),
-    seed: int | None = typer.Option(None, "--seed", help="Seed of splits, weights and training [default: 0]."),
-    threshold: float | None = typer.Option(None, "--threshold", help="Share of voters that must approve, in (0, 1] [default: 0.5]."),
-    partition: str | None = typer.Option(None, "--partition", help="iid | dirichlet:ALPHA | dominant [default: iid]."),
-    task: str | None = typer.Option(None, "--task", help="Built-in task: digits-mlp, digits-cnn, breast-cancer-mlp [default: digits-mlp]."),
-    learner: str | None = typer.Option(None, "--learner", help="Your own learner factory, package.module:factory."),
-    data: Path | None = typer.Option(None, "--data", help="Your own .npz/.csv data (a tabular MLP learns it)."),
-    strategy: str | None = typer.Option(None, "--strategy", help="Proposal strategy [default: round-robin]."),
-    rpc: str | None = typer.Option(None, "--rpc", help="JSON-RPC URL of a node; the embedded chain if unset."),
-    in_memory: bool = typer.Option(False, "--in-memory", help="Use the in-memory ledger instead of a chain (baseline)."),
-    out: Path | None = typer.Option(None, "--out", help="Results directory (must be new or empty) [default: runs/run-DATE-TIME]."),
-    config: Path | None = typer.Option(None, "--config", help="A TOML file with any of these settings; flags override it."),
+    learners: Annotated[int | None, typer.Option("--learners", "-n", help="Number of learners [default: 5].")] = None,
+    rounds: Annotated[int | None, typer.Option("--rounds", "-r", help="Rounds to play [default: 15].")] = None,
+    seed: Annotated[int | None, typer.Option(help="Seed of splits, weights and training [default: 0].")] = None,
+    threshold: Annotated[
+        float | None, typer.Option(help="Share of voters that must approve, in (0, 1] [default: 0.5].")
+    ] = None,
+    partition: Annotated[str | None, typer.Option(help="iid | dirichlet:ALPHA | dominant [default: iid].")] = None,
+    task: Annotated[
+        str | None, typer.Option(help="digits-mlp | digits-cnn | breast-cancer-mlp [default: digits-mlp].")
+    ] = None,
+    learner: Annotated[str | None, typer.Option(help="Your own learner factory, package.module:factory.")] = None,
+    data: Annotated[Path | None, typer.Option(help="Your own .npz/.csv data (a tabular MLP learns it).")] = None,
+    strategy: Annotated[str | None, typer.Option(help="Proposal strategy [default: round-robin].")] = None,
+    rpc: Annotated[str | None, typer.Option(help="JSON-RPC URL of a node; the embedded chain if unset.")] = None,
+    in_memory: Annotated[bool, typer.Option("--in-memory", help="Use the in-memory ledger (baseline).")] = False,
+    out: Annotated[
+        Path | None, typer.Option(help="Results directory, new or empty [default: runs/run-DATE-TIME].")
+    ] = None,
+    config: Annotated[
+        Path | None, typer.Option(help="A TOML file with any of these settings; flags override it.")
+    ] = None,
 ) -> None:
     """Run a whole collective learning experiment on one machine and write its results."""
     from colearn_chain.plots import plot_accuracy, plot_votes
@@ -93,11 +102,8 @@ def run_command(
         def on_round(record: RoundRecord) -> None:
             outcome = "[green]accepted[/green]" if record.accepted else "[red]rejected[/red]"
             accuracy = "" if record.test_accuracy is None else f", accuracy {100 * record.test_accuracy:.1f}%"
-            progress.update(
-                bar,
-                advance=1,
-                description=f"{record.round}: {outcome} {record.approvals}/{record.approvals + record.rejections}{accuracy}",
-            )
+            votes = f"{record.approvals}/{record.approvals + record.rejections}"
+            progress.update(bar, advance=1, description=f"{record.round}: {outcome} {votes}{accuracy}")
 
         result = run_simulation(settings, store, "memory" if in_memory else "chain", on_round)
     result.write(out_dir / "results.json")

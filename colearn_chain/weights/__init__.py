@@ -1,8 +1,9 @@
-"""Weights on the wire and at rest: the deterministic ONNX codec, safe loading, and the content store.
+"""Weights on the wire and at rest: the deterministic ONNX codec, safe loading, the store.
 
 Importing this package does not import torch; the torch helpers live in
 :mod:`colearn_chain.weights.export` (runnable model export) and
-:mod:`colearn_chain.weights.torch_io` (state dict <-> named arrays).
+:mod:`colearn_chain.weights.torch_io` (state dict <-> named arrays). The suite every store
+implementation must pass is :mod:`colearn_chain.weights.store_suite` (imports pytest).
 """
 
 from colearn_chain.weights.codec import (

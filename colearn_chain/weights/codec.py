@@ -1,4 +1,4 @@
-"""The weights codec: named arrays to a deterministic ONNX container of initializers and back, without running anything.
+"""The weights codec: named arrays <-> a deterministic ONNX container of initializers, no graph.
 
 The container is an ONNX ``ModelProto`` whose graph holds only initializers: no nodes, no
 functions, no inputs or outputs, every tensor dense and stored little-endian in
@@ -15,6 +15,7 @@ Each refusal is a typed :class:`~colearn_chain.weights.errors.InvalidWeightsBlob
 from __future__ import annotations
 
 import math
+import operator
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeAlias
@@ -89,6 +90,10 @@ SUPPORTED_DTYPES: tuple[str, ...] = tuple(sorted(_DTYPE_BY_NAME))
 
 # numpy refuses arrays of more dimensions than this; a blob claiming more is malformed.
 _MAX_NDIM = 32
+# TensorProto's typed value fields; this project writes raw_data only.
+_TYPED_FIELDS = (
+    "float_data", "int32_data", "string_data", "int64_data", "double_data", "uint64_data"
+)
 # How many differences a WeightsSpecMismatch message lists before summarizing the rest.
 _MAX_LISTED_DIFFERENCES = 10
 
@@ -97,7 +102,7 @@ def _canonical_dtype(dtype: Any, what: str) -> np.dtype[Any]:
     """The native-byte-order supported dtype equal to ``dtype``, or a ColearnValueError."""
     try:
         resolved = np.dtype(dtype)
-    except TypeError as exc:
+    except (TypeError, ValueError) as exc:
         raise ColearnValueError(f"{what}: {dtype!r} is not a numpy dtype") from exc
     canonical = _DTYPE_BY_NAME.get(resolved.name)
     if canonical is None or resolved.fields is not None:
@@ -189,7 +194,7 @@ class WeightsSpec:
         for entry in self.entries:
             try:
                 name, dtype, shape = entry
-                dims = tuple(int(dim) for dim in shape)
+                dims = tuple(operator.index(dim) for dim in shape)
             except (TypeError, ValueError) as exc:
                 raise ColearnValueError(
                     f"a WeightsSpec entry must be (name, dtype, shape), got {entry!r}"
@@ -285,7 +290,7 @@ def _container(weights: Mapping[str, Array]) -> onnx.ModelProto:
 
 
 def _serialize(weights: Mapping[str, Array]) -> bytes:
-    return _container(weights).SerializeToString(deterministic=True)
+    return bytes(_container(weights).SerializeToString(deterministic=True))
 
 
 def encode_weights(weights: WeightsLike) -> bytes:
@@ -320,7 +325,8 @@ def _parse(blob: bytes) -> onnx.ModelProto:
     return model
 
 
-def _uses_external_data(tensor: TensorProto) -> bool:
+def uses_external_data(tensor: TensorProto) -> bool:
+    """Whether ``tensor`` points at data outside the blob (a file a loader would read)."""
     return tensor.data_location == TensorProto.EXTERNAL or len(tensor.external_data) > 0
 
 
@@ -332,7 +338,11 @@ def _check_structure(model: onnx.ModelProto) -> None:
         for sparse in graph.sparse_initializer
         for tensor in (sparse.values, sparse.indices)
     ]
-    external = [t.name or "<unnamed>" for t in [*graph.initializer, *sparse_tensors] if _uses_external_data(t)]
+    external = [
+        tensor.name or "<unnamed>"
+        for tensor in [*graph.initializer, *sparse_tensors]
+        if uses_external_data(tensor)
+    ]
     if external:
         raise ExternalDataNotAllowed(
             f"tensors {external} refer to external data files; a weights blob must carry all "
@@ -346,7 +356,7 @@ def _check_structure(model: onnx.ModelProto) -> None:
         "graph outputs": len(graph.output),
         "value infos": len(graph.value_info),
     }
-    present = [f"{count} {what}" for what, count in executable.items() if count]
+    present = [f"{what}: {count}" for what, count in executable.items() if count]
     if present:
         raise GraphNodesNotAllowed(
             f"the blob carries a graph ({', '.join(present)}); a weights blob holds only "
@@ -367,17 +377,23 @@ def _check_structure(model: onnx.ModelProto) -> None:
         )
 
 
+def _onnx_type_name(code: int) -> str:
+    try:
+        return f"{TensorProto.DataType.Name(code)} ({code})"
+    except ValueError:
+        return f"{code} (unknown)"
+
+
 def _read_tensor(tensor: TensorProto) -> Array:
     """One dense little-endian raw_data tensor as a native array, after checking its sizes."""
     name = tensor.name
     dtype = _DTYPE_BY_ONNX_TYPE.get(tensor.data_type)
     if dtype is None:
         raise MalformedBlob(
-            f"tensor {name!r} has ONNX data type {tensor.data_type}; weights may only use "
-            f"{', '.join(SUPPORTED_DTYPES)}"
+            f"tensor {name!r} has ONNX data type {_onnx_type_name(tensor.data_type)}; weights "
+            f"may only use {', '.join(SUPPORTED_DTYPES)}"
         )
-    typed_fields = ("float_data", "int32_data", "string_data", "int64_data", "double_data", "uint64_data")
-    if any(len(getattr(tensor, field)) for field in typed_fields) or tensor.HasField("segment"):
+    if any(len(getattr(tensor, field)) for field in _TYPED_FIELDS) or tensor.HasField("segment"):
         raise MalformedBlob(
             f"tensor {name!r} is not stored as a single raw_data field, as this project writes it"
         )
@@ -403,6 +419,9 @@ def _read_tensor(tensor: TensorProto) -> Array:
 def _read_initializers(graph: onnx.GraphProto) -> dict[str, Array]:
     arrays: dict[str, Array] = {}
     for tensor in graph.initializer:
+        # protobuf hands back a proto2 string that is not valid UTF-8 as bytes.
+        if not isinstance(tensor.name, str):
+            raise MalformedBlob(f"an initializer's name {tensor.name!r} is not valid UTF-8")
         if not tensor.name:
             raise MalformedBlob("an initializer has no name; every weight must be named")
         if tensor.name in arrays:

@@ -1,4 +1,4 @@
-"""Content hashes: the sha256 of a blob as lowercase hex, and parsing of digests given by users or the chain."""
+"""Content hashes: a blob's sha256 as lowercase hex, and parsing digests from users or the chain."""
 
 from __future__ import annotations
 

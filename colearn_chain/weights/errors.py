@@ -1,11 +1,11 @@
-"""Typed errors of the weights package: one per way a peer's blob can be refused, and a missing blob."""
+"""Typed errors of the weights package: one per reason to refuse a peer's blob; a missing blob."""
 
 from __future__ import annotations
 
 from colearn_chain.errors import ColearnError, ColearnValueError
 
 
-class InvalidWeightsBlob(ColearnValueError):
+class InvalidWeightsBlob(ColearnValueError):  # noqa: N818 (public name fixed by the design)
     """A weights blob was refused; a learner votes to reject the proposal and logs this message.
 
     Every reason to refuse a peer's blob is a subclass, so a caller can either catch them all
@@ -30,7 +30,7 @@ class ExternalDataNotAllowed(InvalidWeightsBlob):
 
 
 class GraphNodesNotAllowed(InvalidWeightsBlob):
-    """The blob carries a graph (nodes, functions, inputs, outputs): a weights blob holds only tensors."""
+    """The blob carries a graph (nodes, functions, inputs, outputs), not only tensors."""
 
 
 class WeightsSpecMismatch(InvalidWeightsBlob):
@@ -41,7 +41,7 @@ class NonFiniteWeights(InvalidWeightsBlob):
     """A floating-point tensor holds NaN or infinity, which no model should be asked to use."""
 
 
-class BlobNotFound(ColearnError, KeyError):
+class BlobNotFound(ColearnError, KeyError):  # noqa: N818 (public name fixed by the design)
     """No blob with this digest in the store, or the stored bytes no longer hash to the digest.
 
     A corrupted blob is reported as missing, never returned: readers must not act on bad data.

@@ -1,4 +1,4 @@
-"""Export a torch module as a full runnable ONNX model (graph and weights), for ``mli_get_current_model``.
+"""Export a torch module as a full runnable ONNX model (graph + weights) for mli_get_current_model.
 
 This is for a learner's *own* model, which it hands out to be run; weights received from
 peers go through :func:`colearn_chain.weights.codec.decode_weights`, which never runs a
@@ -9,14 +9,15 @@ nothing beyond torch and gives identical bytes for identical modules.
 
 from __future__ import annotations
 
-import io
+import tempfile
 import warnings
+from pathlib import Path
 
 import onnx
 import torch
 
 from colearn_chain.errors import ColearnRuntimeError
-from colearn_chain.weights.codec import WEIGHTS_OPSET
+from colearn_chain.weights.codec import WEIGHTS_OPSET, uses_external_data
 
 __all__ = ["INPUT_NAME", "OUTPUT_NAME", "export_torch_model"]
 
@@ -72,17 +73,22 @@ def export_torch_model(
     dynamic_axes = (
         {INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}} if dynamic_batch else None
     )
-    buffer = io.BytesIO()
     was_training = module.training
     module.eval()
     try:
-        with torch.no_grad(), warnings.catch_warnings():
+        # torch.onnx.export documents a path as its target, so write to a private temp dir.
+        with (
+            tempfile.TemporaryDirectory(prefix="colearn-export-") as tmp,
+            torch.no_grad(),
+            warnings.catch_warnings(),
+        ):
             for notice in _EXPORTER_NOTICES:
                 warnings.filterwarnings("ignore", message=notice, category=DeprecationWarning)
+            target = Path(tmp) / "model.onnx"
             torch.onnx.export(
                 module,
                 (example_input,),
-                buffer,
+                target,
                 dynamo=False,
                 input_names=[INPUT_NAME],
                 output_names=[OUTPUT_NAME],
@@ -90,6 +96,7 @@ def export_torch_model(
                 opset_version=opset,
                 do_constant_folding=True,
             )
+            blob = target.read_bytes()
     except Exception as exc:  # torch raises many kinds; the caller needs one
         raise ColearnRuntimeError(
             f"torch could not export {type(module).__name__} to ONNX ({type(exc).__name__}: "
@@ -98,11 +105,17 @@ def export_torch_model(
         ) from exc
     finally:
         module.train(was_training)
-    blob = buffer.getvalue()
     try:
-        onnx.checker.check_model(onnx.load_from_string(blob))
+        model = onnx.load_from_string(blob)
+        onnx.checker.check_model(model)
     except Exception as exc:
         raise ColearnRuntimeError(
             f"the ONNX model exported from {type(module).__name__} is invalid ({exc})"
         ) from exc
+    external = [t.name for t in model.graph.initializer if uses_external_data(t)]
+    if external:  # torch moves weights out of a model over protobuf's 2 GB limit
+        raise ColearnRuntimeError(
+            f"{type(module).__name__} is too large for a single ONNX file (weights {external[:3]} "
+            "went to external files); export a smaller model"
+        )
     return blob

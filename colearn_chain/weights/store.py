@@ -43,7 +43,7 @@ class ContentStore(abc.ABC):
     to readers only once it is complete.
     """
 
-    def put(self, data: bytes) -> str:
+    def put(self, data: bytes | bytearray | memoryview) -> str:
         """Store ``data`` and return its sha256 as lowercase hex (no ``0x``).
 
         Raises
@@ -74,7 +74,7 @@ class ContentStore(abc.ABC):
         key = normalize_digest(digest)
         blob = self._read(key)
         if blob is None:
-            raise BlobNotFound(f"no blob {key} in {self!r}: put it first or fetch it from its owner")
+            raise BlobNotFound(f"no blob {key} in {self!r}: put it, or fetch it from its owner")
         if sha256_hex(blob) != key:
             raise BlobNotFound(
                 f"the blob stored as {key} in {self!r} is corrupt (its bytes hash to something "
@@ -173,7 +173,7 @@ class LocalDirectoryStore(ContentStore):
                 f"cannot use {self.root} as a content store ({exc}): pick a writable directory"
             ) from exc
         if not self.root.is_dir():
-            raise ColearnFileError(f"{self.root} is not a directory: pick a directory for the store")
+            raise ColearnFileError(f"{self.root} is not a directory: give the store a directory")
 
     def __repr__(self) -> str:
         return f"LocalDirectoryStore({str(self.root)!r})"
@@ -190,7 +190,7 @@ class LocalDirectoryStore(ContentStore):
         except FileNotFoundError:
             return None
         except OSError as exc:
-            raise ColearnFileError(f"cannot read {path} ({exc}): check the store's permissions") from exc
+            raise ColearnFileError(f"cannot read {path} ({exc}): check its permissions") from exc
 
     def _write(self, digest: str, blob: bytes) -> None:
         path = self.path_for(digest)
@@ -215,10 +215,10 @@ class LocalDirectoryStore(ContentStore):
         _fsync_directory(path.parent)
 
     def _digests(self) -> Iterable[str]:
-        for shard in self.root.iterdir():
-            if len(shard.name) != 2 or not shard.is_dir():
-                continue
-            for entry in shard.iterdir():
-                name = entry.name
-                if _is_digest_name(name) and name[:2] == shard.name:
-                    yield name
+        try:
+            shards = [s for s in self.root.iterdir() if len(s.name) == 2 and s.is_dir()]
+            found = [(shard.name, entry.name) for shard in shards for entry in shard.iterdir()]
+        except OSError as exc:
+            raise ColearnFileError(f"cannot list {self.root} ({exc}): does it exist?") from exc
+        # Only lowercase digests in their own shard: never temp files or strays.
+        return [name for shard, name in found if _is_digest_name(name) and name[:2] == shard]

@@ -109,6 +109,7 @@ def test_run_on_a_json_rpc_node(anvil_node: object, tmp_path: Path, capsys: pyte
 def test_an_unreachable_rpc_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from colearn_chain.chain.anvil import free_port
 
-    code, output = _run(["--rpc", f"http://127.0.0.1:{free_port()}", "--rounds", "1", "--out", str(tmp_path / "o")], capsys)
+    url = f"http://127.0.0.1:{free_port()}"
+    code, output = _run(["--rpc", url, "--rounds", "1", "--out", str(tmp_path / "o")], capsys)
     assert code == 1
     assert "cannot reach a JSON-RPC node" in output and "Traceback" not in output
