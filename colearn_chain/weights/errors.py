@@ -5,7 +5,7 @@ from __future__ import annotations
 from colearn_chain.errors import ColearnError, ColearnValueError
 
 
-class InvalidWeightsBlob(ColearnValueError):  # noqa: N818 (public name fixed by the design)
+class InvalidWeightsBlob(ColearnValueError):
     """A weights blob was refused; a learner votes to reject the proposal and logs this message.
 
     Every reason to refuse a peer's blob is a subclass, so a caller can either catch them all
@@ -41,7 +41,7 @@ class NonFiniteWeights(InvalidWeightsBlob):
     """A floating-point tensor holds NaN or infinity, which no model should be asked to use."""
 
 
-class BlobNotFound(ColearnError, KeyError):  # noqa: N818 (public name fixed by the design)
+class BlobNotFound(ColearnError, KeyError):
     """No blob with this digest in the store, or the stored bytes no longer hash to the digest.
 
     A corrupted blob is reported as missing, never returned: readers must not act on bad data.
