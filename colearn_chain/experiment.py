@@ -117,7 +117,12 @@ class Experiment:
         if proposer is None:
             raise RuntimeError(f"round {round_index} has no proposer")  # a strategy bug, not user input
 
-        proposal = self.strategy.propose(context, proposer)
+        contributions: dict[int, str] = {}
+        for contributor in self.strategy.contributors(context, proposer):
+            update = weights_to_onnx(self.learners[contributor].mli_propose_weights())
+            contributions[contributor] = self.store.put(update)
+            self.ledger.contribute(contributor, round_index, bytes.fromhex(contributions[contributor]))
+        proposal = self.strategy.propose(context, proposer, contributions)
         digest = self.store.put(proposal.weights)
         manifest = self.store.put(proposal.manifest) if proposal.manifest is not None else None
         outcome = self.ledger.propose(

@@ -69,6 +69,10 @@ class Ledger(abc.ABC):
         """Have the selector nominate ``learner`` for ``round``."""
 
     @abc.abstractmethod
+    def contribute(self, learner: int, round: int, weights: bytes) -> None:
+        """Record ``learner``'s update offered to ``round``'s aggregating proposer."""
+
+    @abc.abstractmethod
     def propose(self, learner: int, round: int, weights: bytes, manifest: bytes) -> RoundOutcome | None:
         """Record the proposal; returns the outcome if that ended the round (n == 1)."""
 
@@ -101,6 +105,7 @@ class InMemoryLedger(Ledger):
         self._round = 0
         self._proposal: bytes | None = None
         self._voted: set[int] = set()
+        self._contributed: set[int] = set()
         self._approvals = 0
 
     @property
@@ -119,6 +124,12 @@ class InMemoryLedger(Ledger):
     def nominate(self, round: int, learner: int) -> None:
         self._check_round(round)
         self._nominee = learner
+
+    def contribute(self, learner: int, round: int, weights: bytes) -> None:
+        self._check_round(round)
+        if self._proposal is not None or learner in self._contributed:
+            raise ColearnRuntimeError(f"learner {learner} may not contribute in round {round}")
+        self._contributed.add(learner)
 
     def propose(self, learner: int, round: int, weights: bytes, manifest: bytes) -> RoundOutcome | None:
         self._check_round(round)
@@ -154,7 +165,7 @@ class InMemoryLedger(Ledger):
             self._global = self._proposal
         outcome = RoundOutcome(self._round, accepted, self._approvals, len(self._voted) - self._approvals, self._global)
         self._round += 1
-        self._proposal, self._nominee, self._voted, self._approvals = None, None, set(), 0
+        self._proposal, self._nominee, self._voted, self._contributed, self._approvals = None, None, set(), set(), 0
         return outcome
 
 
@@ -189,6 +200,9 @@ class ChainLedger(Ledger):
         if self.selector is None:
             raise ColearnValueError("this experiment was deployed without a selector: it cannot nominate")
         self.client.nominate(self.selector, round, self.learner_ids[learner])
+
+    def contribute(self, learner: int, round: int, weights: bytes) -> None:
+        self.client.contribute(self.accounts[learner], round, weights)
 
     def propose(self, learner: int, round: int, weights: bytes, manifest: bytes) -> RoundOutcome | None:
         receipt = self.client.propose(self.accounts[learner], round, weights, manifest or ZERO_HASH)

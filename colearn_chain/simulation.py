@@ -124,9 +124,15 @@ def build_learners(
     return list(built), evaluate, centralized
 
 
-def build_chain_ledger(settings: RunSettings, initial_model: str, count: int) -> ChainLedger:
-    """Connect, make funded accounts for the learners (seeded: same seed, same addresses), deploy."""
-    from colearn_chain.chain import CollectiveLearningClient, connect
+def build_chain_ledger(
+    settings: RunSettings, initial_model: str, count: int, with_selector: bool = False
+) -> ChainLedger:
+    """Connect, make funded accounts for the learners (seeded: same seed, same addresses), deploy.
+
+    With ``with_selector``, one more funded account is deployed as the contract's selector, for
+    strategies that nominate proposers.
+    """
+    from colearn_chain.chain import ZERO_ADDRESS, CollectiveLearningClient, connect
 
     chain = connect(settings.rpc)
     deployer = chain.dev_accounts()
@@ -135,7 +141,8 @@ def build_chain_ledger(settings: RunSettings, initial_model: str, count: int) ->
             f"the node at {settings.rpc} has no development accounts to fund learners from: "
             "use `colearn-chain deploy` with funded keystores instead"
         )
-    accounts = chain.new_funded_accounts(count, seed=settings.seed)
+    accounts = chain.new_funded_accounts(count + int(with_selector), seed=settings.seed)
+    selector = accounts.pop() if with_selector else None
     client = CollectiveLearningClient.deploy(
         chain,
         deployer[0],
@@ -143,8 +150,9 @@ def build_chain_ledger(settings: RunSettings, initial_model: str, count: int) ->
         threshold_bps=threshold_to_bps(settings.threshold),
         max_rounds=settings.rounds,
         initial_model=bytes.fromhex(initial_model),
+        selector=selector.address if selector else ZERO_ADDRESS,
     )
-    return ChainLedger(client, accounts)
+    return ChainLedger(client, accounts, selector)
 
 
 def run_simulation(
@@ -160,12 +168,12 @@ def run_simulation(
     initial = publish_initial_model(learners, store)
     ledger: Ledger
     if ledger_kind == "chain":
-        ledger = build_chain_ledger(settings, initial, len(learners))
+        ledger = build_chain_ledger(settings, initial, len(learners), with_selector=strategy.nominates)
     else:
         from colearn_chain.chain.accounts import generated_accounts
 
         ids = [a.address for a in generated_accounts(len(learners), seed=settings.seed)]
-        ledger = InMemoryLedger(ids, settings.threshold, bytes.fromhex(initial))
+        ledger = InMemoryLedger(ids, settings.threshold, bytes.fromhex(initial), selector_mode=strategy.nominates)
     experiment = Experiment(learners, ledger, store, strategy, initial, evaluate, settings.seed)
     experiment.run(settings.rounds, on_round)
     baseline = centralized() if (centralized is not None and with_centralized) else None

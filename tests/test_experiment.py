@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import ClassVar
 
 import pytest
@@ -67,14 +68,14 @@ class _GarbageStrategy(ProposalStrategy):
 
     name: ClassVar[str] = "garbage"
 
-    def propose(self, context: RoundContext, proposer: int) -> Proposal:
+    def propose(self, context: RoundContext, proposer: int, contributions: Mapping[int, str]) -> Proposal:
         return Proposal(weights=b"definitely not onnx")
 
 
 class _WrongShapeStrategy(ProposalStrategy):
     name: ClassVar[str] = "wrong-shape"
 
-    def propose(self, context: RoundContext, proposer: int) -> Proposal:
+    def propose(self, context: RoundContext, proposer: int, contributions: Mapping[int, str]) -> Proposal:
         import numpy as np
 
         from colearn_chain.weights.codec import encode_weights
@@ -144,3 +145,48 @@ def test_settings_validation_names_the_key() -> None:
 def test_unknown_strategy_lists_the_known_ones() -> None:
     with pytest.raises(ColearnValueError, match="round-robin"):
         make_strategy("nope")
+
+
+class _NominateAndCollect(ProposalStrategy):
+    """Nominates the last learner every round and proposes the nominee's own contributed update."""
+
+    name: ClassVar[str] = "test-nominate-collect"
+    nominates: ClassVar[bool] = True
+
+    def nominate(self, context: RoundContext) -> int | None:
+        return len(context.learners) - 1
+
+    def contributors(self, context: RoundContext, proposer: int) -> list[int]:
+        return list(range(len(context.learners)))
+
+    def propose(self, context: RoundContext, proposer: int, contributions: Mapping[int, str]) -> Proposal:
+        assert set(contributions) == set(range(len(context.learners)))
+        return Proposal(weights=context.store.get(contributions[proposer]), manifest=b'{"strategy":"test"}')
+
+
+def test_nominating_and_contributing_strategies_reach_the_chain(monkeypatch: pytest.MonkeyPatch) -> None:
+    from colearn_chain import simulation
+    from colearn_chain.chain import events as ev
+
+    monkeypatch.setattr(simulation, "make_strategy", lambda name: _NominateAndCollect())
+    settings = make_settings(learners=3, rounds=2, seed=4)
+    captured: list[object] = []
+    original = simulation.build_chain_ledger
+
+    def keep(*args: object, **kwargs: object) -> object:
+        ledger = original(*args, **kwargs)  # type: ignore[arg-type]
+        captured.append(ledger)
+        return ledger
+
+    monkeypatch.setattr(simulation, "build_chain_ledger", keep)
+    store = InMemoryStore()
+    result = run_simulation(settings, store, "chain", with_centralized=False)
+    memory = run_simulation(settings, InMemoryStore(), "memory", with_centralized=False)
+    assert [r.proposer for r in result.rounds] == [result.learners[2]] * 2
+    assert [r.weights for r in result.rounds] == [r.weights for r in memory.rounds]
+    assert all(r.manifest is not None and store.has(r.manifest) for r in result.rounds)
+    client = captured[0].client  # type: ignore[attr-defined]
+    history = client.events()
+    assert sum(isinstance(e, ev.ProposerNominated) for e in history) == 2
+    assert sum(isinstance(e, ev.UpdateContributed) for e in history) == 6
+    assert client.selector() != "0x0000000000000000000000000000000000000000"

@@ -8,7 +8,7 @@ never the chain: the loop turns what it returns into ledger calls.
 from __future__ import annotations
 
 import abc
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ClassVar
 
@@ -67,6 +67,19 @@ class ProposalStrategy(abc.ABC):
         """The index of the learner who should propose, or None to keep the ledger's rotation."""
         return None
 
+    def contributors(self, context: RoundContext, proposer: int) -> Sequence[int]:
+        """The learners who train the global model and ``contribute`` their update this round.
+
+        Aggregating strategies return everyone (or a sample); the loop then asks each for
+        ``mli_propose_weights``, stores the update and records it on the ledger before the
+        proposal, and hands the hashes to :meth:`propose`.
+        """
+        return ()
+
     @abc.abstractmethod
-    def propose(self, context: RoundContext, proposer: int) -> Proposal:
-        """Make the proposal of learner ``proposer`` for ``context.round``."""
+    def propose(self, context: RoundContext, proposer: int, contributions: Mapping[int, str]) -> Proposal:
+        """Make learner ``proposer``'s proposal for ``context.round``.
+
+        ``contributions`` maps a contributor's index to the hex sha256 of its update in the store
+        (empty for strategies that do not aggregate).
+        """

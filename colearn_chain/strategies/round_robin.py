@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -22,6 +23,6 @@ class RoundRobin(ProposalStrategy):
     def __init__(self, settings: RoundRobinSettings | None = None) -> None:
         self.settings = settings or RoundRobinSettings()
 
-    def propose(self, context: RoundContext, proposer: int) -> Proposal:
+    def propose(self, context: RoundContext, proposer: int, contributions: Mapping[int, str]) -> Proposal:
         weights = context.learners[proposer].mli_propose_weights()
         return Proposal(weights=weights_to_onnx(weights))
