@@ -41,6 +41,7 @@ class RunSettings(BaseModel):
     learner: str | None = Field(None, description="a user's factory, package.module:factory")
     data: Path | None = Field(None, description="a user's .npz/.csv data for a tabular MLP")
     strategy: str = Field("round-robin", description="how proposals are made")
+    strategy_params: dict[str, Any] = Field(default_factory=dict, description="the strategy's settings")
     rpc: str | None = Field(None, description="JSON-RPC URL; the embedded chain if unset")
     centralized_epochs: int = Field(30, description="epochs of the centralized upper bound")
 
@@ -164,7 +165,7 @@ def run_simulation(
 ) -> ExperimentResult:
     """Build and play the experiment ``settings`` describe; return its results."""
     learners, evaluate, centralized = build_learners(settings)
-    strategy = make_strategy(settings.strategy)
+    strategy = make_strategy(settings.strategy, settings.strategy_params)
     initial = publish_initial_model(learners, store)
     ledger: Ledger
     if ledger_kind == "chain":

@@ -11,7 +11,7 @@ import os
 import sys
 import traceback
 
-from colearn_chain.cli import compile_cmd, run_cmd  # noqa: F401  (registers the commands)
+from colearn_chain.cli import compile_cmd, run_cmd, selector_cmd  # noqa: F401  (registers the commands)
 from colearn_chain.cli.app import app
 from colearn_chain.errors import ColearnError
 

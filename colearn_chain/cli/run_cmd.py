@@ -65,6 +65,9 @@ def run_command(
     learner: Annotated[str | None, typer.Option(help="Your own learner factory, package.module:factory.")] = None,
     data: Annotated[Path | None, typer.Option(help="Your own .npz/.csv data (a tabular MLP learns it).")] = None,
     strategy: Annotated[str | None, typer.Option(help="Proposal strategy [default: round-robin].")] = None,
+    strategy_param: Annotated[
+        list[str] | None, typer.Option("--strategy-param", help="KEY=VALUE setting of the strategy (repeatable).")
+    ] = None,
     rpc: Annotated[str | None, typer.Option(help="JSON-RPC URL of a node; the embedded chain if unset.")] = None,
     in_memory: Annotated[bool, typer.Option("--in-memory", help="Use the in-memory ledger (baseline).")] = False,
     out: Annotated[
@@ -77,6 +80,7 @@ def run_command(
     """Run a whole collective learning experiment on one machine and write its results."""
     from colearn_chain.plots import plot_accuracy, plot_votes
     from colearn_chain.simulation import load_config, make_settings, run_simulation
+    from colearn_chain.strategies.settings import parse_params
     from colearn_chain.weights.store import LocalDirectoryStore
 
     console = Console(stderr=True)
@@ -85,6 +89,7 @@ def run_command(
         load_config(config) if config else None,
         learners=learners, rounds=rounds, seed=seed, threshold=threshold, partition=partition,
         task=task, learner=learner, data=data, strategy=strategy, rpc=rpc,
+        strategy_params=parse_params(strategy_param) or None,
     )  # fmt: skip
     out_dir = prepare_out_dir(out)
     store = LocalDirectoryStore(out_dir / "store")

@@ -2,27 +2,34 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from colearn_chain.errors import ColearnValueError
+from colearn_chain.strategies import aggregators, selectors
 from colearn_chain.strategies.base import Proposal, ProposalStrategy, RoundContext
 from colearn_chain.strategies.round_robin import RoundRobin
 
-#: Strategy name -> factory; later strategies register here.
-STRATEGIES: dict[str, Callable[[], ProposalStrategy]] = {
-    RoundRobin.name: RoundRobin,
+#: A strategy factory takes the user's parameters (validated into its settings dataclass).
+StrategyFactory = Callable[[Mapping[str, Any]], ProposalStrategy]
+
+#: Strategy name -> factory. Each family of strategies lists its own in its module.
+STRATEGIES: dict[str, StrategyFactory] = {
+    RoundRobin.name: RoundRobin.from_params,
+    **selectors.STRATEGIES,
+    **aggregators.STRATEGIES,
 }
 
 
-def make_strategy(name: str) -> ProposalStrategy:
-    """The strategy called ``name``, with its default settings; unknown names list the known ones."""
+def make_strategy(name: str, params: Mapping[str, Any] | None = None) -> ProposalStrategy:
+    """The strategy called ``name`` with ``params``; unknown names list the known ones."""
     try:
         factory = STRATEGIES[name]
     except KeyError:
         raise ColearnValueError(
             f"unknown strategy {name!r}: choose one of {', '.join(sorted(STRATEGIES))}"
         ) from None
-    return factory()
+    return factory(params or {})
 
 
 __all__ = ["STRATEGIES", "Proposal", "ProposalStrategy", "RoundContext", "RoundRobin", "make_strategy"]

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from colearn_chain.interface import weights_to_onnx
 from colearn_chain.strategies.base import Proposal, ProposalStrategy, RoundContext
+from colearn_chain.strategies.settings import settings_from_params
 
 
 @dataclass(frozen=True)
@@ -22,6 +23,11 @@ class RoundRobin(ProposalStrategy):
 
     def __init__(self, settings: RoundRobinSettings | None = None) -> None:
         self.settings = settings or RoundRobinSettings()
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, Any]) -> RoundRobin:
+        """Round-robin from user parameters (it takes none; any given is an error)."""
+        return cls(settings_from_params(RoundRobinSettings, params, cls.name))
 
     def propose(self, context: RoundContext, proposer: int, contributions: Mapping[int, str]) -> Proposal:
         weights = context.learners[proposer].mli_propose_weights()
