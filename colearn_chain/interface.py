@@ -223,12 +223,5 @@ def onnx_to_weights(blob: bytes, like: Weights) -> Weights:
     normalized = normalize_weights(_arrays_of(like))
     decoded = decode_weights(blob, spec=WeightsSpec.from_weights(normalized))
     if isinstance(held, Mapping):
-        return Weights(
-            weights={name: _like_element(decoded[str(name)], value) for name, value in held.items()}
-        )
-    return Weights(
-        weights=[
-            _like_element(decoded[name], value)
-            for name, value in zip(normalized, held, strict=True)
-        ]
-    )
+        return Weights(weights={name: _like_element(decoded[str(name)], value) for name, value in held.items()})
+    return Weights(weights=[_like_element(decoded[name], value) for name, value in zip(normalized, held, strict=True)])

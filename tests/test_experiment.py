@@ -168,7 +168,7 @@ def test_nominating_and_contributing_strategies_reach_the_chain(monkeypatch: pyt
     from colearn_chain import simulation
     from colearn_chain.chain import events as ev
 
-    monkeypatch.setattr(simulation, "make_strategy", lambda name: _NominateAndCollect())
+    monkeypatch.setattr(simulation, "make_strategy", lambda name, params: _NominateAndCollect())
     settings = make_settings(learners=3, rounds=2, seed=4)
     captured: list[object] = []
     original = simulation.build_chain_ledger

@@ -34,8 +34,6 @@ def settings_from_params(cls: type[S], params: Mapping[str, Any] | None, strateg
     try:
         return cls(**values)
     except (TypeError, ValueError) as exc:
-        if isinstance(exc, ColearnValueError):
-            raise
         raise ColearnValueError(f"strategy {strategy!r}: {exc}") from None
 
 
