@@ -11,7 +11,15 @@ import os
 import sys
 import traceback
 
-from colearn_chain.cli import compile_cmd, run_cmd, selector_cmd  # noqa: F401  (registers the commands)
+from colearn_chain.cli import (  # noqa: F401  (importing a command module registers it)
+    account_cmd,
+    compile_cmd,
+    deploy_cmd,
+    learner_cmd,
+    node_cmd,
+    run_cmd,
+    selector_cmd,
+)
 from colearn_chain.cli.app import app
 from colearn_chain.errors import ColearnError
 

@@ -1,0 +1,118 @@
+"""``colearn-chain deploy``: put the initial model in the store, deploy, write the deployment file."""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from eth_utils.address import is_address, to_checksum_address
+
+from colearn_chain.cli.app import app
+from colearn_chain.cli.options import AccountOption, RpcOption, unlock
+from colearn_chain.errors import ColearnValueError
+
+
+def parse_addresses(text: str) -> list[str]:
+    """``ADDR,ADDR,...`` as checksum addresses; a malformed one is named in the error."""
+    addresses = [part.strip() for part in text.split(",") if part.strip()]
+    if not addresses:
+        raise ColearnValueError("--learners needs at least one address")
+    for address in addresses:
+        if not is_address(address):
+            raise ColearnValueError(f"--learners: {address!r} is not an Ethereum address")
+    return [to_checksum_address(a) for a in addresses]
+
+
+def parse_ether(text: str) -> int:
+    """An amount of ether (``0.5``) in wei."""
+    try:
+        amount = Decimal(text)
+    except InvalidOperation:
+        raise ColearnValueError(f"--fund takes an amount of ether such as 0.5, got {text!r}") from None
+    if amount <= 0:
+        raise ColearnValueError(f"--fund must be positive, got {text}")
+    return int(amount * 10**18)
+
+
+@app.command("deploy")
+def deploy_command(
+    rpc: RpcOption,
+    account: AccountOption,
+    learners: Annotated[str, typer.Option(help="Learner addresses, comma-separated, in order.")],
+    store: Annotated[Path, typer.Option(help="The shared content store directory.")],
+    out: Annotated[Path, typer.Option(help="Where to write the deployment file.")] = Path("deployment.json"),
+    threshold: Annotated[float, typer.Option(help="Share of the n - 1 voters that must approve, in (0, 1].")] = 0.5,
+    rounds: Annotated[int, typer.Option(help="Rounds the experiment lasts (0: unlimited).")] = 10,
+    proposal_window: Annotated[int, typer.Option(help="Blocks a round waits for its proposal (0: forever).")] = 20,
+    voting_window: Annotated[int, typer.Option(help="Blocks a proposal waits for its votes (0: forever).")] = 20,
+    selector: Annotated[str | None, typer.Option(help="Address allowed to nominate proposers.")] = None,
+    learner: Annotated[str | None, typer.Option(help="Learner factory, package.module:factory.")] = None,
+    task: Annotated[str, typer.Option(help="Built-in task, when no --learner is given.")] = "digits-mlp",
+    seed: Annotated[int, typer.Option(help="The experiment's seed (initial weights, data shards).")] = 0,
+    strategy: Annotated[str, typer.Option(help="Proposal strategy the participants use.")] = "round-robin",
+    fund: Annotated[str | None, typer.Option(help="Send each learner this much ether from the deployer.")] = None,
+) -> None:
+    """Deploy one experiment; twice on one chain gives two independent experiments."""
+    from colearn_chain.chain import CollectiveLearningClient, connect
+    from colearn_chain.chain.artifact import default_artifact
+    from colearn_chain.chain.types import ZERO_ADDRESS
+    from colearn_chain.deployment import Deployment
+    from colearn_chain.interface import weights_to_onnx
+    from colearn_chain.learner_spec import LearnerSpec
+    from colearn_chain.ledger import threshold_to_bps
+    from colearn_chain.strategies import make_strategy
+    from colearn_chain.weights.store import LocalDirectoryStore
+
+    if out.exists():
+        raise ColearnValueError(f"{out} already exists: choose another --out")
+    addresses = parse_addresses(learners)
+    bps = threshold_to_bps(threshold)
+    make_strategy(strategy)  # an unknown strategy fails before anything is deployed
+    amount = parse_ether(fund) if fund is not None else None
+    selector_address = ZERO_ADDRESS
+    if selector is not None:
+        if not is_address(selector):
+            raise ColearnValueError(f"--selector: {selector!r} is not an Ethereum address")
+        selector_address = to_checksum_address(selector)
+    spec = LearnerSpec(task=None if learner else task, factory=learner, seed=seed, count=len(addresses))
+
+    deployer = unlock(account)
+    chain = connect(rpc)
+    blob_store = LocalDirectoryStore(store)
+    initial = blob_store.put(weights_to_onnx(spec.build(0).mli_get_current_weights()))
+    client = CollectiveLearningClient.deploy(
+        chain,
+        deployer,
+        addresses,
+        threshold_bps=bps,
+        proposal_window=proposal_window,
+        voting_window=voting_window,
+        max_rounds=rounds,
+        initial_model=bytes.fromhex(initial),
+        selector=selector_address,
+    )
+    if amount is not None:
+        chain.fund(addresses, amount, deployer)
+    deployment = Deployment(
+        chain_id=chain.chain_id,
+        rpc_url=rpc,
+        contract=client.address,
+        deployment_block=client.deployment_block,
+        artifact_sha256=default_artifact().sha256,
+        store=str(Path(store).resolve()),
+        learner=spec.to_json(),
+        learners=addresses,
+        threshold=threshold,
+        threshold_bps=bps,
+        proposal_window=proposal_window,
+        voting_window=voting_window,
+        max_rounds=rounds,
+        selector=selector_address,
+        initial_model=initial,
+        strategy=strategy,
+    )
+    deployment.save(out)
+    typer.echo(f"deployed {client.address} on chain {chain.chain_id} at block {client.deployment_block}")
+    typer.echo(f"initial model {initial} in {store}; deployment file {out}")

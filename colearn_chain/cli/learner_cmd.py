@@ -1,0 +1,70 @@
+"""``colearn-chain learner``: run one participant of a deployed experiment until it finishes."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from colearn_chain.cli.app import app
+from colearn_chain.cli.options import AccountOption, DeploymentOption, OptionalRpcOption, unlock
+
+
+@app.command("learner")
+def learner_command(
+    deployment: DeploymentOption,
+    account: AccountOption,
+    data: Annotated[Path | None, typer.Option(help="Your private .npz/.csv data for the deployment's task.")] = None,
+    partition: Annotated[str, typer.Option(help="Simulated data: iid | dirichlet:ALPHA | dominant.")] = "iid",
+    index: Annotated[
+        int | None, typer.Option(help="Simulated data: which shard (default: your position among the learners).")
+    ] = None,
+    rpc: OptionalRpcOption = None,
+    store: Annotated[Path | None, typer.Option(help="The content store (default: the deployment's).")] = None,
+    poll: Annotated[float, typer.Option(help="Seconds between looks at the chain.")] = 0.2,
+    max_outage: Annotated[float, typer.Option(help="Seconds to keep retrying an unreachable node.")] = 60.0,
+) -> None:
+    """Propose on your turn, vote on the others' proposals, finalize or skip after deadlines.
+
+    One log line per action; exit 0 once the experiment is finished. Safe to stop and start
+    again at any point: the state is rebuilt from the chain and the store.
+    """
+    from colearn_chain.chain import CollectiveLearningClient, connect
+    from colearn_chain.deployment import Deployment
+    from colearn_chain.errors import ColearnValueError
+    from colearn_chain.learner_spec import LearnerSpec
+    from colearn_chain.participant import Participant, ParticipantSettings
+    from colearn_chain.strategies import make_strategy
+    from colearn_chain.weights.store import LocalDirectoryStore
+
+    logging.basicConfig(
+        level=logging.INFO,
+        format="%(asctime)s %(message)s",
+        datefmt="%H:%M:%S",
+        stream=sys.stderr,
+        force=True,
+    )
+    info = Deployment.load(deployment)
+    me = unlock(account)
+    if me.address not in info.learners:
+        raise ColearnValueError(f"{me.address} is not one of this deployment's learners")
+    position = info.learners.index(me.address)
+    spec = LearnerSpec.from_json(info.learner)
+    learner = spec.build(position if index is None else index, partition=partition, data_file=data)
+    chain = connect(rpc or info.rpc_url)
+    if chain.chain_id != info.chain_id:
+        raise ColearnValueError(f"the node is on chain {chain.chain_id}, the deployment on chain {info.chain_id}")
+    client = CollectiveLearningClient.at(chain, info.contract, info.deployment_block)
+    participant = Participant(
+        client,
+        me,
+        learner,
+        LocalDirectoryStore(store or info.store),
+        make_strategy(info.strategy, info.strategy_params),
+        ParticipantSettings(poll_interval=poll, max_outage=max_outage),
+        seed=spec.seed,
+    )
+    participant.run()

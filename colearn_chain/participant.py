@@ -1,0 +1,262 @@
+"""One participant's loop against a real chain: driven by the chain's state, safe to restart.
+
+Each step reads what the chain says now (round, status, proposer, who voted, the deadlines) and
+takes at most one action: adopt the global model, contribute, propose, vote, skip or finalize.
+Nothing is remembered that the chain and the store cannot give back, so a participant killed at
+any point and started again never votes twice, never proposes twice, and picks up the current
+global model. Expected races with other participants (someone else finalized first) are logged
+and ignored; an unreachable node is retried with backoff, then reported as a clear failure.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import overload
+
+from eth_account.signers.local import LocalAccount
+
+from colearn_chain.chain import CollectiveLearningClient, RoundInfo, RoundStatus, score_to_fixed
+from colearn_chain.chain import contract_errors as ce
+from colearn_chain.chain import events as ev
+from colearn_chain.chain.backends import ChainUnavailable
+from colearn_chain.chain.types import ZERO_ADDRESS, ZERO_HASH
+from colearn_chain.errors import ColearnRuntimeError
+from colearn_chain.interface import MachineLearningInterface, weights_to_onnx
+from colearn_chain.rounds import adopt, decide_vote
+from colearn_chain.strategies.base import ProposalStrategy, RoundContext
+from colearn_chain.weights.store import BlobNotFound, ContentStore
+
+log = logging.getLogger("colearn_chain.participant")
+
+#: Reverts that only mean another participant (or a deadline) got there first.
+RACES = (
+    ce.WrongRound,
+    ce.AlreadyVoted,
+    ce.AlreadyProposed,
+    ce.AlreadyContributed,
+    ce.NoProposal,
+    ce.VotingOpen,
+    ce.VotingClosed,
+    ce.ProposalWindowOpen,
+    ce.ProposalWindowClosed,
+    ce.ExperimentFinished,
+)
+
+
+class NodeUnreachable(ColearnRuntimeError):
+    """The node stayed unreachable for longer than the participant was told to wait."""
+
+
+@dataclass(frozen=True)
+class ParticipantSettings:
+    """How a participant paces itself."""
+
+    poll_interval: float = 0.2
+    #: How long to keep retrying an unreachable node (seconds) before giving up.
+    max_outage: float = 60.0
+    #: First retry delay after a failed call; doubles up to ``max_retry_delay``.
+    retry_delay: float = 0.5
+    max_retry_delay: float = 8.0
+
+
+class _OnlyMine(Sequence[MachineLearningInterface]):
+    """The learner list a strategy sees in a participant: only this participant's own learner.
+
+    A strategy running inside one participant can use its own learner (the proposer's private
+    data); asking for another participant's learner is a bug, reported clearly.
+    """
+
+    def __init__(self, mine: int, learner: MachineLearningInterface, count: int) -> None:
+        self._mine, self._learner, self._count = mine, learner, count
+
+    @overload
+    def __getitem__(self, index: int) -> MachineLearningInterface: ...
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[MachineLearningInterface]: ...
+    def __getitem__(self, index: int | slice) -> MachineLearningInterface | Sequence[MachineLearningInterface]:
+        if isinstance(index, int) and index % self._count == self._mine:
+            return self._learner
+        raise ColearnRuntimeError(f"a participant can only use its own learner (#{self._mine}), not #{index}")
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __iter__(self) -> Iterator[MachineLearningInterface]:
+        raise ColearnRuntimeError("a participant cannot iterate over the other participants' learners")
+
+
+class Participant:
+    """Plays one learner's part in a deployed experiment until it finishes.
+
+    Parameters
+    ----------
+    client:
+        The contract, through a connection to a node.
+    account:
+        This participant's key (a registered learner).
+    learner:
+        This participant's learner (its private data inside).
+    store:
+        The shared content store.
+    strategy:
+        How this participant makes proposals (the deployment's strategy).
+    """
+
+    def __init__(
+        self,
+        client: CollectiveLearningClient,
+        account: LocalAccount,
+        learner: MachineLearningInterface,
+        store: ContentStore,
+        strategy: ProposalStrategy,
+        settings: ParticipantSettings | None = None,
+        seed: int = 0,
+    ) -> None:
+        self.client = client
+        self.account = account
+        self.learner = learner
+        self.store = store
+        self.strategy = strategy
+        self.settings = settings or ParticipantSettings()
+        self.seed = seed
+        self.learners = client.learners()
+        if account.address not in self.learners:
+            raise ColearnRuntimeError(f"{account.address} is not a learner of the contract at {client.address}")
+        self.index = self.learners.index(account.address)
+        self.window_proposal = client.proposal_window()
+        self.window_voting = client.voting_window()
+        self._adopted: bytes | None = None
+
+    # -- the loop -------------------------------------------------------------------------
+    def run(self) -> None:
+        """Step until the experiment is finished; raises NodeUnreachable after a long outage."""
+        log.info("learner %d (%s) joined %s", self.index, self.account.address, self.client.address)
+        outage_started: float | None = None
+        delay = self.settings.retry_delay
+        while True:
+            try:
+                if self.client.finished():
+                    self._adopt_global_model()
+                    log.info("experiment finished at round %d", self.client.current_round())
+                    return
+                acted = self.step()
+                outage_started, delay = None, self.settings.retry_delay
+            except ChainUnavailable as exc:
+                now = time.monotonic()
+                outage_started = outage_started or now
+                if now - outage_started > self.settings.max_outage:
+                    raise NodeUnreachable(
+                        f"the node has been unreachable for {now - outage_started:.0f} s, giving up: {exc}"
+                    ) from exc
+                log.warning("node unreachable (%s); retrying in %.1f s", exc, delay)
+                time.sleep(delay)
+                delay = min(delay * 2, self.settings.max_retry_delay)
+                continue
+            if not acted:
+                time.sleep(self.settings.poll_interval)
+
+    def step(self) -> bool:
+        """Take the one action the chain's state calls for now, if any; True if one was taken."""
+        self._adopt_global_model()
+        round_index = self.client.current_round()
+        info = self.client.round_info(round_index)
+        try:
+            if info.status is RoundStatus.PROPOSING:
+                return self._while_proposing(round_index, info)
+            if info.status is RoundStatus.VOTING:
+                return self._while_voting(round_index, info)
+        except RACES as race:
+            log.info("round %d: %s (another participant or a deadline got there first)", round_index, race)
+            return True
+        return False
+
+    # -- phases ---------------------------------------------------------------------------
+    def _while_proposing(self, round_index: int, info: RoundInfo) -> bool:
+        block = self.client.chain.block_number()
+        proposer = self.learners.index(info.proposer) if info.proposer != ZERO_ADDRESS else None
+        history = self.client.events(from_block=info.start_block)
+        contributed = {
+            e.learner: e.weights for e in history if isinstance(e, ev.UpdateContributed) and e.round == round_index
+        }
+        context = self._context(round_index)
+        expected = set(self.strategy.contributors(context, proposer)) if proposer is not None else set()
+        proposal_open = not self.window_proposal or block + 1 <= info.start_block + self.window_proposal
+        if self.index in expected and self.account.address not in contributed and proposal_open:
+            update = weights_to_onnx(self.learner.mli_propose_weights())
+            digest = self.store.put(update)
+            self.client.contribute(self.account, round_index, bytes.fromhex(digest))
+            log.info("round %d: contributed update %s", round_index, digest[:12])
+            return True
+        if proposer == self.index and proposal_open:
+            have = {self.learners.index(address) for address in contributed}
+            waiting = expected - have
+            if waiting and not self._window_half_gone(block, info.start_block):
+                return False
+            contributions = {self.learners.index(a): w.hex() for a, w in contributed.items()}
+            proposal = self.strategy.propose(context, self.index, contributions)
+            digest = self.store.put(proposal.weights)
+            manifest = self.store.put(proposal.manifest) if proposal.manifest is not None else None
+            self.client.propose(
+                self.account, round_index, bytes.fromhex(digest), bytes.fromhex(manifest) if manifest else ZERO_HASH
+            )
+            log.info("round %d: proposed %s", round_index, digest[:12])
+            return True
+        if not proposal_open:
+            self.client.skip(self.account, round_index)
+            log.info("round %d: skipped (no proposal within %d blocks)", round_index, self.window_proposal)
+            return True
+        return False
+
+    def _while_voting(self, round_index: int, info: RoundInfo) -> bool:
+        block = self.client.chain.block_number()
+        voted = any(
+            isinstance(e, ev.VoteCast) and e.round == round_index and e.voter == self.account.address
+            for e in self.client.events(from_block=info.proposed_block)
+        )
+        voting_open = not self.window_voting or block + 1 <= info.proposed_block + self.window_voting
+        if info.proposer != self.account.address and not voted and voting_open:
+            digest = info.weights.hex()
+            decision = decide_vote(self.learner, self.store, digest, who=f"learner {self.index}")
+            self.client.vote(self.account, round_index, decision.approve, score_to_fixed(decision.score))
+            verdict = "approve" if decision.approve else "reject"
+            reason = f" ({decision.reason})" if decision.reason else ""
+            log.info("round %d: voted %s, score %.6f%s", round_index, verdict, decision.score, reason)
+            return True
+        if not voting_open:
+            self.client.finalize(self.account, round_index)
+            log.info("round %d: finalized after the voting window", round_index)
+            return True
+        return False
+
+    # -- helpers --------------------------------------------------------------------------
+    def _adopt_global_model(self) -> None:
+        """Make the chain's global model this learner's current model (once per model)."""
+        model = self.client.global_model()
+        if model == self._adopted:
+            return
+        try:
+            adopt(self.learner, self.store, model.hex())
+        except BlobNotFound as exc:
+            raise ColearnRuntimeError(
+                f"the global model 0x{model.hex()} is not in the store {self.store!r}: is this the experiment's store?"
+            ) from exc
+        if self._adopted is not None:
+            log.info("adopted global model %s", model.hex()[:12])
+        self._adopted = model
+
+    def _window_half_gone(self, block: int, start: int) -> bool:
+        return bool(self.window_proposal) and block + 1 > start + self.window_proposal // 2
+
+    def _context(self, round_index: int) -> RoundContext:
+        return RoundContext(
+            round=round_index,
+            learners=_OnlyMine(self.index, self.learner, len(self.learners)),
+            learner_ids=self.learners,
+            store=self.store,
+            history=(),
+            seed=self.seed,
+        )
+
