@@ -149,7 +149,7 @@ def _to_numpy(value: Any, where: str) -> np.ndarray:
         value = value.detach().cpu().numpy()
     try:
         array = np.asarray(value)
-    except (TypeError, ValueError) as exc:  # pragma: no cover - numpy accepts almost anything
+    except (TypeError, ValueError) as exc:  # e.g. a ragged nested list
         raise ColearnValueError(f"weights {where} is not an array: {exc}") from exc
     if array.dtype == object:
         raise ColearnValueError(

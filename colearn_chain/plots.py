@@ -13,6 +13,7 @@ import numpy as np
 from matplotlib.colors import ListedColormap
 from matplotlib.patches import Patch
 
+from colearn_chain.audit import AuditReport
 from colearn_chain.records import ExperimentResult
 
 _ABSENT, _REJECT, _APPROVE, _PROPOSER = 0, 1, 2, 3
@@ -77,6 +78,44 @@ def plot_votes(result: ExperimentResult, path: Path) -> Path:
     ax.set_title("Votes per round (top row: outcome)")
     legend = [Patch(color=c, label=t) for c, t in zip(colors, ["absent", "reject", "approve", "proposer"], strict=True)]
     ax.legend(handles=legend, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def plot_audit(report: AuditReport, path: Path) -> Path:
+    """The audited history: votes per round, and accuracy per round when it was evaluated."""
+    index = {learner: i for i, learner in enumerate(report.learners)}
+    matrix = np.full((len(report.learners), len(report.rounds)), _ABSENT, dtype=int)
+    for column, record in enumerate(report.rounds):
+        if record.proposer in index:
+            matrix[index[record.proposer], column] = _PROPOSER
+        for vote in record.votes:
+            matrix[index[vote.voter], column] = _APPROVE if vote.approve else _REJECT
+    evaluated = [r for r in report.rounds if r.accuracy is not None]
+    rows = 2 if evaluated else 1
+    width = max(6.0, 0.28 * len(report.rounds) + 2)
+    height = 3.2 * rows + 0.3 * len(report.learners)
+    fig, axes = plt.subplots(rows, 1, figsize=(width, height), dpi=120, squeeze=False)
+    colors = ["#d9d9d9", "#d62728", "#2ca02c", "#1f77b4"]
+    ax = axes[0][0]
+    ax.imshow(matrix, cmap=ListedColormap(colors), vmin=0, vmax=3, aspect="auto", interpolation="nearest")
+    ax.set_yticks(range(len(report.learners)), [f"{i}: {a[:8]}" for i, a in enumerate(report.learners)])
+    marks = {"accepted": "✓", "rejected": "✗", "skipped": "s", "in progress": "…"}
+    for column, record in enumerate(report.rounds):
+        ax.text(column, -0.75, marks[record.outcome], ha="center", va="center", fontsize=7)
+    ax.set_ylim(len(report.learners) - 0.5, -1.2)
+    ax.set_xticks(range(len(report.rounds)), [str(r.round) for r in report.rounds], fontsize=7)
+    ax.set_title(f"audit of {report.contract[:10]}... on chain {report.chain_id} (top row: outcome)")
+    legend = [Patch(color=c, label=t) for c, t in zip(colors, ["absent", "reject", "approve", "proposer"], strict=True)]
+    ax.legend(handles=legend, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
+    if evaluated:
+        ax2 = axes[1][0]
+        ax2.plot([r.round for r in evaluated], [r.accuracy for r in evaluated], marker="o", markersize=3)
+        ax2.set_xlabel("round")
+        ax2.set_ylabel("accuracy on the auditor's data")
+        ax2.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)

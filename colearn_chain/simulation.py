@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import tomllib
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -156,14 +157,36 @@ def build_chain_ledger(
     return ChainLedger(client, accounts, selector)
 
 
-def run_simulation(
-    settings: RunSettings,
-    store: ContentStore,
-    ledger_kind: Literal["chain", "memory"] = "chain",
-    on_round: Callable[[RoundRecord], None] | None = None,
-    with_centralized: bool = True,
-) -> ExperimentResult:
-    """Build and play the experiment ``settings`` describe; return its results."""
+@dataclass
+class Simulation:
+    """A built experiment, ready to play, and how to compute its centralized baseline."""
+
+    settings: RunSettings
+    experiment: Experiment
+    centralized: Callable[[], float] | None
+
+    def play(
+        self, on_round: Callable[[RoundRecord], None] | None = None, with_centralized: bool = True
+    ) -> ExperimentResult:
+        """Play every round; return the results (with the centralized baseline if asked and known)."""
+        self.experiment.run(self.settings.rounds, on_round)
+        ledger = self.experiment.ledger
+        baseline = self.centralized() if (self.centralized is not None and with_centralized) else None
+        return ExperimentResult(
+            contract=ledger.contract,
+            chain_id=ledger.chain_id,
+            learners=list(ledger.learner_ids),
+            final_accuracy=self.experiment.global_accuracy(),
+            centralized_accuracy=baseline,
+            rounds=self.experiment.history,
+            settings=self.settings.model_dump(mode="json"),
+        )
+
+
+def prepare_simulation(
+    settings: RunSettings, store: ContentStore, ledger_kind: Literal["chain", "memory"] = "chain"
+) -> Simulation:
+    """Build the learners, publish the initial model, set up the ledger and the experiment."""
     learners, evaluate, centralized = build_learners(settings)
     strategy = make_strategy(settings.strategy, settings.strategy_params)
     initial = publish_initial_model(learners, store)
@@ -176,14 +199,15 @@ def run_simulation(
         ids = [a.address for a in generated_accounts(len(learners), seed=settings.seed)]
         ledger = InMemoryLedger(ids, settings.threshold, bytes.fromhex(initial), selector_mode=strategy.nominates)
     experiment = Experiment(learners, ledger, store, strategy, initial, evaluate, settings.seed)
-    experiment.run(settings.rounds, on_round)
-    baseline = centralized() if (centralized is not None and with_centralized) else None
-    return ExperimentResult(
-        contract=ledger.contract,
-        chain_id=ledger.chain_id,
-        learners=list(ledger.learner_ids),
-        final_accuracy=experiment.global_accuracy(),
-        centralized_accuracy=baseline,
-        rounds=experiment.history,
-        settings=settings.model_dump(mode="json"),
-    )
+    return Simulation(settings, experiment, centralized)
+
+
+def run_simulation(
+    settings: RunSettings,
+    store: ContentStore,
+    ledger_kind: Literal["chain", "memory"] = "chain",
+    on_round: Callable[[RoundRecord], None] | None = None,
+    with_centralized: bool = True,
+) -> ExperimentResult:
+    """Build and play the experiment ``settings`` describe; return its results."""
+    return prepare_simulation(settings, store, ledger_kind).play(on_round, with_centralized)

@@ -13,6 +13,7 @@ import traceback
 
 from colearn_chain.cli import (  # noqa: F401  (importing a command module registers it)
     account_cmd,
+    audit_cmd,
     compile_cmd,
     deploy_cmd,
     learner_cmd,

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -15,8 +16,12 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from colearn_chain.cli.app import app
-from colearn_chain.errors import ColearnFileError
+from colearn_chain.errors import ColearnFileError, ColearnValueError
 from colearn_chain.records import ExperimentResult, RoundRecord
+
+if TYPE_CHECKING:
+    from colearn_chain.ledger import Ledger
+    from colearn_chain.weights.store import ContentStore
 
 
 def prepare_out_dir(out: Path | None) -> Path:
@@ -68,8 +73,14 @@ def run_command(
     strategy_param: Annotated[
         list[str] | None, typer.Option("--strategy-param", help="KEY=VALUE setting of the strategy (repeatable).")
     ] = None,
+    selector_policy: Annotated[
+        Path | None, typer.Option(help="Trained selector policy (ONNX) for --strategy rl.")
+    ] = None,
     rpc: Annotated[str | None, typer.Option(help="JSON-RPC URL of a node; the embedded chain if unset.")] = None,
     in_memory: Annotated[bool, typer.Option("--in-memory", help="Use the in-memory ledger (baseline).")] = False,
+    audit: Annotated[
+        bool, typer.Option("--audit", help="Afterwards, audit and verify the chain's history (also to DIR/audit.json).")
+    ] = False,
     out: Annotated[
         Path | None, typer.Option(help="Results directory, new or empty [default: runs/run-DATE-TIME].")
     ] = None,
@@ -79,17 +90,22 @@ def run_command(
 ) -> None:
     """Run a whole collective learning experiment on one machine and write its results."""
     from colearn_chain.plots import plot_accuracy, plot_votes
-    from colearn_chain.simulation import load_config, make_settings, run_simulation
+    from colearn_chain.simulation import load_config, make_settings, prepare_simulation
     from colearn_chain.strategies.settings import parse_params
     from colearn_chain.weights.store import LocalDirectoryStore
 
     console = Console(stderr=True)
+    if audit and in_memory:
+        raise ColearnValueError("--audit needs a chain: it cannot be combined with --in-memory")
     logging.basicConfig(level=logging.WARNING, handlers=[RichHandler(console=console, show_path=False)], force=True)
+    params = parse_params(strategy_param)
+    if selector_policy is not None:
+        params["policy"] = str(selector_policy)
     settings = make_settings(
         load_config(config) if config else None,
         learners=learners, rounds=rounds, seed=seed, threshold=threshold, partition=partition,
         task=task, learner=learner, data=data, strategy=strategy, rpc=rpc,
-        strategy_params=parse_params(strategy_param) or None,
+        strategy_params=params or None,
     )  # fmt: skip
     out_dir = prepare_out_dir(out)
     store = LocalDirectoryStore(out_dir / "store")
@@ -110,9 +126,26 @@ def run_command(
             votes = f"{record.approvals}/{record.approvals + record.rejections}"
             progress.update(bar, advance=1, description=f"{record.round}: {outcome} {votes}{accuracy}")
 
-        result = run_simulation(settings, store, "memory" if in_memory else "chain", on_round)
+        simulation = prepare_simulation(settings, store, "memory" if in_memory else "chain")
+        result = simulation.play(on_round)
     result.write(out_dir / "results.json")
     plot_accuracy(result, out_dir / "accuracy.png")
     plot_votes(result, out_dir / "votes.png")
     console.print(_summary_table(result, time.monotonic() - started))
     console.print(f"results in {out_dir}/ (results.json, accuracy.png, votes.png, store/)")
+    if audit:
+        _audit(simulation.experiment.ledger, store, out_dir)
+
+
+def _audit(ledger: Ledger, store: ContentStore, out_dir: Path) -> None:
+    """``--audit``: the same report `colearn-chain audit --verify` gives, on the run's own chain."""
+    from colearn_chain.audit import audit_contract
+    from colearn_chain.cli.audit_cmd import render_tables
+    from colearn_chain.ledger import ChainLedger
+
+    assert isinstance(ledger, ChainLedger)  # --in-memory was refused up front
+    report = audit_contract(ledger.client, store, check=True)
+    (out_dir / "audit.json").write_text(json.dumps(report.to_json(), indent=2, sort_keys=True) + "\n")
+    render_tables(report, Console(soft_wrap=True))
+    if report.discrepancies:
+        raise typer.Exit(1)

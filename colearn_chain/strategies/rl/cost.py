@@ -1,0 +1,57 @@
+"""The communication cost matrix of Homogeneous Learning: random, symmetric, in [0, 0.1), seeded."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from colearn_chain.errors import ColearnValueError
+
+#: Costs are drawn uniformly from [0, COST_SCALE), as in the paper.
+COST_SCALE = 0.1
+
+
+def cost_matrix(learners: int, seed: int = 0) -> np.ndarray:
+    """The cost of handing the model from learner ``i`` to learner ``j``, for every pair.
+
+    Homogeneous Learning (Sun and Ochiai, 2022) stands for communication cost with a random
+    symmetric matrix in [0, 0.1), fixed for an experiment; the selector learns to prefer cheap
+    hand-overs. The diagonal is zero: a learner that proposes twice in a row sends nothing.
+
+    Parameters
+    ----------
+    learners
+        The number of learners (the matrix is ``learners x learners``).
+    seed
+        The same seed gives the same matrix, so a policy and its evaluation share one.
+    """
+    if learners < 1:
+        raise ColearnValueError(f"a cost matrix needs at least 1 learner, got {learners}")
+    rng = np.random.default_rng([seed % 2**63, 0xC057])
+    upper = np.triu(rng.uniform(0.0, COST_SCALE, size=(learners, learners)), k=1)
+    matrix: np.ndarray = (upper + upper.T).astype(np.float64)
+    return matrix
+
+
+def check_cost_matrix(matrix: np.ndarray, learners: int) -> np.ndarray:
+    """``matrix`` as float64 if it is a finite, symmetric, non-negative ``learners`` square.
+
+    Raises
+    ------
+    ColearnValueError
+        Saying which property fails, for matrices read from a policy file or given by a caller.
+    """
+    cost = np.asarray(matrix, dtype=np.float64)
+    if cost.shape != (learners, learners):
+        raise ColearnValueError(f"the cost matrix must be {learners}x{learners}, got shape {cost.shape}")
+    if not np.all(np.isfinite(cost)) or np.any(cost < 0):
+        raise ColearnValueError("the cost matrix must hold finite, non-negative costs")
+    if not np.allclose(cost, cost.T) or np.any(np.diag(cost) != 0):
+        raise ColearnValueError("the cost matrix must be symmetric with a zero diagonal")
+    return cost
+
+
+def communication_cost(matrix: np.ndarray, proposers: Sequence[int]) -> float:
+    """The sum of ``matrix[prev][next]`` over consecutive proposers: an episode's communication cost."""
+    return float(sum(matrix[a, b] for a, b in zip(proposers[:-1], proposers[1:], strict=True)))

@@ -1,0 +1,248 @@
+"""Simulated episodes for the selector: real collective learning rounds, in memory, on digits.
+
+This is not a surrogate. Each step plays one round of the project's own experiment loop
+(:class:`~colearn_chain.experiment.Experiment`) with the built-in task's learners, the
+dominant-class split and the in-memory ledger (the contract's tally without a chain): the
+nominee trains, every other learner tests the proposal on its private vote set and votes,
+the ledger decides, everyone adopts an accepted model. What makes it cheap is the learners'
+local training, cut to ``local_epochs`` (1 by default, against the task's 20), so a step
+takes tens of milliseconds; the selector sees only the public record of each round, the
+holdout accuracy enters only the reward.
+
+The reward is Homogeneous Learning's: ``32 ** (accuracy - goal) - cost[prev][next] - 1`` per
+step; an episode ends at the goal accuracy, or is cut after ``horizon`` steps.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from colearn_chain.errors import ColearnValueError
+from colearn_chain.experiment import Experiment, publish_initial_model
+from colearn_chain.interface import MachineLearningInterface, Weights, weights_to_onnx
+from colearn_chain.ledger import InMemoryLedger, threshold_to_bps
+from colearn_chain.strategies.base import Proposal, ProposalStrategy, RoundContext
+from colearn_chain.strategies.rl.cost import cost_matrix
+from colearn_chain.strategies.rl.state import (
+    PublicRound,
+    StateConfig,
+    WeightProjection,
+    build_state,
+    flatten_weights,
+    rounds_from_records,
+)
+from colearn_chain.weights.store import InMemoryStore
+
+#: Homogeneous Learning's reward base: ``BASE ** (accuracy - goal)``.
+REWARD_BASE = 32.0
+
+
+@dataclass(frozen=True)
+class EnvironmentSettings:
+    """The simulated experiment the selector learns on.
+
+    Attributes
+    ----------
+    learners
+        The number of learners (the paper: 10).
+    task
+        The built-in task (see ``learners.tasks``).
+    partition
+        How the data is split (the paper's: ``dominant``, 80% of one class per learner).
+    goal
+        The goal accuracy on the holdout that ends an episode (the paper: 0.8).
+    horizon
+        The most steps (rounds) of an episode (the paper: 35).
+    local_epochs
+        The learners' local epochs per proposal (the task's default is 20; 1 keeps steps cheap
+        and leaves random selection some 15-30 rounds from the goal on digits).
+    threshold
+        The share of voters that must approve.
+    cost_seed
+        The seed of the cost matrix (one matrix for training and evaluation, as in the paper).
+    """
+
+    learners: int = 10
+    task: str = "digits-mlp"
+    partition: str = "dominant"
+    goal: float = 0.8
+    horizon: int = 35
+    local_epochs: int = 1
+    threshold: float = 0.5
+    cost_seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.learners < 1:
+            raise ColearnValueError(f"an episode needs at least 1 learner, got {self.learners}")
+        if not 0.0 < self.goal <= 1.0:
+            raise ColearnValueError(f"the goal accuracy must be in (0, 1], got {self.goal}")
+        if self.horizon < 1 or self.local_epochs < 1:
+            raise ColearnValueError("horizon and local_epochs must be at least 1")
+        threshold_to_bps(self.threshold)
+
+
+def step_reward(accuracy: float, goal: float, cost: float) -> float:
+    """Homogeneous Learning's reward for one step: ``32 ** (accuracy - goal) - cost - 1``."""
+    return float(REWARD_BASE ** (accuracy - goal) - cost - 1.0)
+
+
+@dataclass(frozen=True)
+class Step:
+    """What one step (round) of an episode gave.
+
+    ``done`` means the goal was reached (a true terminal state); ``truncated`` that the
+    horizon was reached without it.
+    """
+
+    state: np.ndarray
+    reward: float
+    accuracy: float
+    cost: float
+    accepted: bool
+    done: bool
+    truncated: bool
+
+
+class _Scripted(ProposalStrategy):
+    """Nominates whichever learner the environment was told to; the nominee trains alone."""
+
+    name = "scripted"
+    nominates = True
+
+    def __init__(self) -> None:
+        self.pending: int | None = None
+
+    def nominate(self, context: RoundContext) -> int:
+        if self.pending is None:
+            raise RuntimeError("the environment stepped without an action")  # an environment bug
+        return self.pending
+
+    def propose(self, context: RoundContext, proposer: int, contributions: Mapping[int, str]) -> Proposal:
+        return Proposal(weights=weights_to_onnx(context.learners[proposer].mli_propose_weights()))
+
+
+class SelectionEnvironment:
+    """Episodes of collective learning in which the agent nominates every round's proposer.
+
+    Parameters
+    ----------
+    settings
+        The simulated experiment.
+    state_config
+        The state's shape (by default: the settings' learners and horizon, no PCA).
+    projection
+        The PCA of the weights, when ``state_config.pca_components`` asks for one.
+    """
+
+    def __init__(
+        self,
+        settings: EnvironmentSettings | None = None,
+        state_config: StateConfig | None = None,
+        projection: WeightProjection | None = None,
+    ) -> None:
+        from learners.partition import parse_partition
+        from learners.tasks import get_task
+
+        self.settings = settings or EnvironmentSettings()
+        self.config = state_config or StateConfig(self.settings.learners, self.settings.horizon)
+        if self.config.learners != self.settings.learners:
+            raise ColearnValueError(
+                f"the state is for {self.config.learners} learners, the environment has {self.settings.learners}"
+            )
+        if (projection.size if projection else 0) != self.config.pca_components:
+            raise ColearnValueError(f"the state needs a projection with {self.config.pca_components} components")
+        self.projection = projection
+        self.task = dataclasses.replace(get_task(self.settings.task), local_epochs=self.settings.local_epochs)
+        self.partition = parse_partition(self.settings.partition)
+        self.cost = cost_matrix(self.settings.learners, self.settings.cost_seed)
+        self.learner_ids = [f"0x{i + 1:040x}" for i in range(self.settings.learners)]
+        self._strategy = _Scripted()
+        self._experiment: Experiment | None = None
+        self.seed = 0
+        self.proposers: list[int] = []
+        self.accuracies: list[float] = []
+
+    # -- episodes -------------------------------------------------------------------------
+    def reset(self, seed: int) -> np.ndarray:
+        """Start an episode: fresh learners (data split, initial model, training) from ``seed``."""
+        learners: list[MachineLearningInterface] = [
+            self.task.make_learner(i, self.settings.learners, seed, partition=self.partition)
+            for i in range(self.settings.learners)
+        ]
+        holdout = self.task.holdout(seed)
+        store = InMemoryStore()
+        initial = publish_initial_model(learners, store)
+        ledger = InMemoryLedger(self.learner_ids, self.settings.threshold, bytes.fromhex(initial), selector_mode=True)
+
+        def evaluate(weights: Weights) -> float:
+            return self.task.evaluate(weights, holdout)
+
+        self._experiment = Experiment(learners, ledger, store, self._strategy, initial, evaluate, seed)
+        self.seed = seed
+        self.proposers, self.accuracies = [], []
+        return self.observe()
+
+    @property
+    def experiment(self) -> Experiment:
+        """The episode's experiment (after :meth:`reset`)."""
+        if self._experiment is None:
+            raise ColearnValueError("call reset(seed) before stepping the environment")
+        return self._experiment
+
+    @property
+    def rounds(self) -> list[PublicRound]:
+        """The episode's ended rounds as the ledger shows them."""
+        return rounds_from_records(self.experiment.history, self.learner_ids)
+
+    def context(self) -> RoundContext:
+        """The context of the next round, as the experiment loop gives it to a strategy."""
+        experiment = self.experiment
+        return RoundContext(
+            len(experiment.history),
+            experiment.learners,
+            self.learner_ids,
+            experiment.store,
+            tuple(experiment.history),
+            experiment.seed,
+        )
+
+    def observe(self) -> np.ndarray:
+        """The state for nominating the next round's proposer (public data only)."""
+        rounds = self.rounds
+        projected = None
+        if self.projection is not None and rounds and rounds[-1].global_model:
+            blob = self.experiment.store.get(rounds[-1].global_model)
+            projected = self.projection.project(flatten_weights(blob))
+        return build_state(self.config, rounds, len(rounds), self.cost, projected)
+
+    def step(self, action: int) -> Step:
+        """Nominate learner ``action``, play the round, and score it."""
+        if not 0 <= action < self.settings.learners:
+            raise ColearnValueError(f"action {action} is not a learner index (0..{self.settings.learners - 1})")
+        experiment = self.experiment
+        self._strategy.pending = action
+        record = experiment.run_round()
+        accuracy = float(record.test_accuracy if record.test_accuracy is not None else 0.0)
+        cost = float(self.cost[self.proposers[-1], action]) if self.proposers else 0.0
+        self.proposers.append(action)
+        self.accuracies.append(accuracy)
+        done = accuracy >= self.settings.goal
+        return Step(
+            state=self.observe(),
+            reward=step_reward(accuracy, self.settings.goal, cost),
+            accuracy=accuracy,
+            cost=cost,
+            accepted=record.accepted,
+            done=done,
+            truncated=not done and len(self.proposers) >= self.settings.horizon,
+        )
+
+    def model_blobs(self) -> list[bytes]:
+        """Every model of the episode so far (initial, proposals), for fitting a weight PCA."""
+        experiment = self.experiment
+        digests = [experiment.initial_model, *(r.weights for r in experiment.history)]
+        return [experiment.store.get(d) for d in digests]
