@@ -49,11 +49,19 @@ def generated_accounts(count: int, seed: int | None = None) -> list[LocalAccount
     return accounts
 
 
-def save_keystore(account: LocalAccount, path: Path, password: str) -> Path:
-    """Write ``account`` as a standard encrypted JSON keystore (Web3 Secret Storage, scrypt)."""
+def save_keystore(account: LocalAccount, path: Path, password: str, *, light: bool = False) -> Path:
+    """Write ``account`` as a standard encrypted JSON keystore (Web3 Secret Storage).
+
+    The default key derivation is scrypt with eth-account's standard cost (about a second to
+    encrypt or decrypt, on purpose). ``light=True`` uses pbkdf2 with few iterations: still a
+    standard keystore, for throw-away test accounts only.
+    """
     if path.exists():
         raise ColearnFileError(f"{path} already exists: refusing to overwrite a keystore")
-    keystore = Account.encrypt(account.key, password)
+    if light:
+        keystore = Account.encrypt(account.key, password, kdf="pbkdf2", iterations=1024)
+    else:
+        keystore = Account.encrypt(account.key, password)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(keystore))
     path.chmod(0o600)
