@@ -55,7 +55,7 @@ class _Checker:
 
     def warn(self, message: str) -> None:
         """Warn about a suspicious property."""
-        warnings.warn(LearnerCheckWarning(f"check_learner({self.name}): {message}"), stacklevel=3)
+        warnings.warn(LearnerCheckWarning(f"check_learner({self.name}): {message}"), stacklevel=4)
 
     def call(self, method: str, *args: Any) -> Any:
         """Call a learner method, turning any exception into a LearnerCheckError."""

@@ -69,7 +69,6 @@ class LearnerSpec:
 def _learner_on_own_data(task: Any, path: Path, index: int, seed: int) -> MachineLearningInterface:
     """The task's model (same initial weights as everyone's) on a participant's private file."""
     from learners.data import load_data_file, split_holdout
-    from learners.torch_learner import TorchLearner
 
     data = load_data_file(path)
     reference = task.load()
@@ -80,15 +79,5 @@ def _learner_on_own_data(task: Any, path: Path, index: int, seed: int) -> Machin
         )
     rest, test = split_holdout(data, task.test_fraction, seed + index)
     train, vote = split_holdout(rest, task.vote_fraction / (1 - task.test_fraction), seed + index + 1)
-    return TorchLearner(
-        task.make_model(seed),
-        train,
-        vote,
-        test,
-        optimizer_factory=task.optimizer,
-        local_epochs=task.local_epochs,
-        batch_size=task.batch_size,
-        vote_criterion=task.vote_criterion,
-        seed=seed * 1_000_003 + index,
-        name=f"{task.name} learner {index} on {path.name}",
-    )
+    name = f"{task.name} learner {index} on {path.name}"
+    return task.learner_on(train, vote, test, seed=seed, learner_seed=seed * 1_000_003 + index, name=name)

@@ -9,8 +9,7 @@ from typing import Annotated
 
 import typer
 from eth_account import Account
-from rich.console import Console
-from rich.table import Table
+from eth_utils.address import to_checksum_address
 
 from colearn_chain.chain.accounts import save_keystore
 from colearn_chain.cli.app import app
@@ -26,7 +25,7 @@ KeystoreArgument = Annotated[Path, typer.Argument(help="The keystore file.")]
 def _address_of(keystore: Path) -> str:
     try:
         data = json.loads(keystore.read_text())
-        return "0x" + str(data["address"]).removeprefix("0x")
+        return to_checksum_address("0x" + str(data["address"]).removeprefix("0x"))
     except FileNotFoundError as exc:
         raise ColearnFileError(f"keystore {keystore} does not exist") from exc
     except (OSError, ValueError, KeyError, TypeError) as exc:
@@ -69,13 +68,11 @@ def account_address(keystore: KeystoreArgument) -> None:
 def list_accounts(
     directory: Annotated[Path, typer.Argument(help="Folder of keystores.")] = Path("keystores"),
 ) -> None:
-    """List the keystores in DIRECTORY with their addresses."""
+    """List the keystores in DIRECTORY: one line each, address then file (easy to script)."""
     if not directory.is_dir():
         raise ColearnFileError(f"{directory} is not a directory")
-    table = Table("address", "keystore")
     for path in sorted(directory.glob("*.json")):
         try:
-            table.add_row(_address_of(path), str(path))
+            typer.echo(f"{_address_of(path)}  {path}")
         except ColearnFileError:
             continue
-    Console().print(table)

@@ -111,11 +111,6 @@ def serve_command(
     from colearn_chain.strategies.rl.serve import Nomination, serve_selector
     from colearn_chain.weights.store import LocalDirectoryStore
 
-    try:
-        from colearn_chain.deployment import Deployment
-    except ImportError:  # the deployment file's reader ships with `colearn-chain deploy`
-        raise ColearnFileError("this installation cannot read deployment files (colearn_chain.deployment)") from None
-
     if poll <= 0:
         raise ColearnValueError(f"--poll must be positive, got {poll}")
     password = os.environ.get(PASSWORD_ENV)
@@ -125,6 +120,10 @@ def serve_command(
     logging.basicConfig(level=logging.WARNING, handlers=[RichHandler(console=console, show_path=False)], force=True)
     selector_policy = SelectorPolicy.load(policy)
     signer = load_keystore(account, password)
+    try:
+        from colearn_chain.deployment import Deployment
+    except ImportError:  # the deployment file's reader ships with `colearn-chain deploy`
+        raise ColearnFileError("this installation cannot read deployment files (colearn_chain.deployment)") from None
     spec = Deployment.load(deployment)
     chain = connect(spec.rpc_url)
     if chain.chain_id != spec.chain_id:

@@ -1,0 +1,1 @@
+"""Concrete learners: torch models on datasets that ship with scikit-learn, and their data."""
