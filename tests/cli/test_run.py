@@ -113,3 +113,31 @@ def test_an_unreachable_rpc_is_one_line(tmp_path: Path, capsys: pytest.CaptureFi
     code, output = _run(["--rpc", url, "--rounds", "1", "--out", str(tmp_path / "o")], capsys)
     assert code == 1
     assert "cannot reach a JSON-RPC node" in output and "Traceback" not in output
+
+
+@pytest.mark.slow
+def test_run_with_a_users_own_learner(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A user's factory: no centralized bound (null), accuracy is the learners' mean test score."""
+    out = tmp_path / "user"
+    code, output = _run(["--learner", "learners.tasks:digits_mlp", "--learners", "2", "--rounds", "2",
+                         "--out", str(out)], capsys)  # fmt: skip
+    assert code == 0, output
+    results = json.loads((out / "results.json").read_text())
+    assert results["centralized_accuracy"] is None
+    assert all(0 <= r["test_accuracy"] <= 1 for r in results["rounds"])
+    assert results["settings"]["learner"] == "learners.tasks:digits_mlp"
+
+
+def test_run_on_a_users_data_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(240, 4)).astype(np.float32)
+    y = (x[:, 0] + x[:, 1] > 0).astype(int)
+    path = tmp_path / "mine.csv"
+    np.savetxt(path, np.column_stack([x, y]), delimiter=",", header="a,b,c,d,label", comments="")
+    out = tmp_path / "csv"
+    code, output = _run(["--data", str(path), "--learners", "2", "--rounds", "2", "--out", str(out)], capsys)
+    assert code == 0, output
+    results = json.loads((out / "results.json").read_text())
+    assert results["centralized_accuracy"] is not None and results["final_accuracy"] > 0.5

@@ -102,7 +102,9 @@ def deploy(tmp_path: Path) -> Iterator[Callable[..., Experiment]]:
     """Deploy an experiment of 3 learners with the CLI on a fresh Anvil; everything is stopped after."""
     made: list[Experiment] = []
 
-    def make(rounds: int = 3, proposal_window: int = 60, voting_window: int = 60) -> Experiment:
+    def make(rounds: int = 3, proposal_window: int = 0, voting_window: int = 0) -> Experiment:
+        """Windows of 0 never close: only the test about silent peers needs deadlines, and a
+        loaded machine may take long enough to start a learner that any fixed window is missed."""
         node = start_anvil(extra_args=["--block-time", str(BLOCK_TIME), "--mixed-mining"])
         keystores = []
         for index, account in enumerate(generated_accounts(3)):
@@ -142,11 +144,10 @@ def test_three_learner_processes_finish_and_the_audit_verifies(deploy: Callable[
     assert code == 0, report["discrepancies"]
     rounds = report["rounds"]
     assert [r["round"] for r in rounds] == [0, 1, 2]  # type: ignore[index]
-    proposed = [r for r in rounds if r["weights"] is not None]  # type: ignore[union-attr]
-    assert len(proposed) >= 2  # a slow start may cost round 0 its proposal window, not more
-    for record in proposed:
+    for record in rounds:  # type: ignore[union-attr]
+        assert record["weights"] is not None  # no deadlines: every round was proposed...
         assert record["outcome"] in ("accepted", "rejected")
-        assert len(record["votes"]) == 2
+        assert len(record["votes"]) == 2  # ...and voted on by both others
     _voters_are_unique(report)
     log = experiment.log(1).read_text()
     assert "voted" in log and "experiment finished" in log
@@ -180,7 +181,7 @@ def test_a_learner_killed_mid_experiment_and_restarted(deploy: Callable[..., Exp
 
 
 def test_a_learner_that_never_starts_is_skipped_and_finalized_past(deploy: Callable[..., Experiment]) -> None:
-    experiment = deploy(rounds=3, proposal_window=40, voting_window=24)
+    experiment = deploy(rounds=3, proposal_window=60, voting_window=24)
     experiment.start(0)
     experiment.start(1)  # learner 2 never starts
     assert experiment.wait_all() == {0: 0, 1: 0}
