@@ -10,6 +10,7 @@ matplotlib.use("Agg")  # files only: never needs a display
 
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.axes import Axes
 from matplotlib.colors import ListedColormap
 from matplotlib.patches import Patch
 
@@ -47,75 +48,80 @@ def plot_accuracy(result: ExperimentResult, path: Path) -> Path:
     return path
 
 
-def vote_matrix(result: ExperimentResult) -> np.ndarray:
+#: One column of a vote heatmap: (round, proposer, [(voter, approve)], outcome mark).
+VoteColumn = tuple[int, str | None, list[tuple[str, bool]], str]
+_COLORS = ["#d9d9d9", "#d62728", "#2ca02c", "#1f77b4"]
+_LABELS = ["absent", "reject", "approve", "proposer"]
+
+
+def vote_matrix(learners: list[str], columns: list[VoteColumn]) -> np.ndarray:
     """learners x rounds: 0 absent, 1 reject, 2 approve, 3 proposer."""
-    index = {learner: i for i, learner in enumerate(result.learners)}
-    matrix = np.full((len(result.learners), len(result.rounds)), _ABSENT, dtype=int)
-    for column, record in enumerate(result.rounds):
-        if record.proposer in index:
-            matrix[index[record.proposer], column] = _PROPOSER
-        for vote in record.votes:
-            matrix[index[vote.learner], column] = _APPROVE if vote.approve else _REJECT
+    index = {learner: i for i, learner in enumerate(learners)}
+    matrix = np.full((len(learners), len(columns)), _ABSENT, dtype=int)
+    for column, (_, proposer, votes, _) in enumerate(columns):
+        if proposer in index:
+            matrix[index[proposer], column] = _PROPOSER
+        for voter, approve in votes:
+            matrix[index[voter], column] = _APPROVE if approve else _REJECT
     return matrix
+
+
+def _draw_votes(ax: Axes, learners: list[str], columns: list[VoteColumn], title: str) -> None:
+    """colearn's live vote plot on ``ax``: who approved, rejected, was absent or proposed; outcome on top."""
+    matrix = vote_matrix(learners, columns)
+    ax.imshow(matrix, cmap=ListedColormap(_COLORS), vmin=0, vmax=3, aspect="auto", interpolation="nearest")
+    ax.set_xlabel("round")
+    ax.set_ylabel("learner")
+    ax.set_yticks(range(len(learners)), [f"{i}: {a[:8]}" for i, a in enumerate(learners)])
+    step = max(1, len(columns) // 20)
+    ax.set_xticks(range(0, len(columns), step), [str(c[0]) for c in columns[::step]])
+    for column, (_, _, _, mark) in enumerate(columns):
+        ax.text(column, -0.75, mark, ha="center", va="center", fontsize=7)
+    ax.set_ylim(len(learners) - 0.5, -1.2)
+    ax.set_title(title)
+    legend = [Patch(color=c, label=t) for c, t in zip(_COLORS, _LABELS, strict=True)]
+    ax.legend(handles=legend, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
+
+
+def _size(rounds: int, learners: int) -> tuple[float, float]:
+    return max(6.0, 0.28 * rounds + 2), max(2.5, 0.35 * learners + 1.5)
 
 
 def plot_votes(result: ExperimentResult, path: Path) -> Path:
     """A learner x round heatmap of approvals, rejections and absences, proposers marked."""
-    matrix = vote_matrix(result)
-    colors = ["#d9d9d9", "#d62728", "#2ca02c", "#1f77b4"]
-    width = max(6.0, 0.28 * matrix.shape[1] + 2)
-    height = max(2.5, 0.35 * matrix.shape[0] + 1.5)
-    fig, ax = plt.subplots(figsize=(width, height), dpi=120)
-    ax.imshow(matrix, cmap=ListedColormap(colors), vmin=0, vmax=3, aspect="auto", interpolation="nearest")
-    ax.set_xlabel("round")
-    ax.set_ylabel("learner")
-    ax.set_yticks(range(matrix.shape[0]), [f"{i}: {a[:8]}" for i, a in enumerate(result.learners)])
-    step = max(1, matrix.shape[1] // 20)
-    ax.set_xticks(range(0, matrix.shape[1], step))
-    for column, record in enumerate(result.rounds):
-        ax.text(column, -0.75, "✓" if record.accepted else "✗", ha="center", va="center", fontsize=7)
-    ax.set_ylim(matrix.shape[0] - 0.5, -1.2)
-    ax.set_title("Votes per round (top row: outcome)")
-    legend = [Patch(color=c, label=t) for c, t in zip(colors, ["absent", "reject", "approve", "proposer"], strict=True)]
-    ax.legend(handles=legend, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
+    columns: list[VoteColumn] = [
+        (r.round, r.proposer, [(v.learner, v.approve) for v in r.votes], "✓" if r.accepted else "✗")
+        for r in result.rounds
+    ]
+    fig, ax = plt.subplots(figsize=_size(len(columns), len(result.learners)), dpi=120)
+    _draw_votes(ax, result.learners, columns, "Votes per round (top row: outcome)")
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
     return path
 
 
+_OUTCOME_MARKS = {"accepted": "✓", "rejected": "✗", "skipped": "s", "in progress": "…"}
+
+
 def plot_audit(report: AuditReport, path: Path) -> Path:
     """The audited history: votes per round, and accuracy per round when it was evaluated."""
-    index = {learner: i for i, learner in enumerate(report.learners)}
-    matrix = np.full((len(report.learners), len(report.rounds)), _ABSENT, dtype=int)
-    for column, record in enumerate(report.rounds):
-        if record.proposer in index:
-            matrix[index[record.proposer], column] = _PROPOSER
-        for vote in record.votes:
-            matrix[index[vote.voter], column] = _APPROVE if vote.approve else _REJECT
+    columns: list[VoteColumn] = [
+        (r.round, r.proposer, [(v.voter, v.approve) for v in r.votes], _OUTCOME_MARKS[r.outcome])
+        for r in report.rounds
+    ]
     evaluated = [r for r in report.rounds if r.accuracy is not None]
+    width, height = _size(len(columns), len(report.learners))
     rows = 2 if evaluated else 1
-    width = max(6.0, 0.28 * len(report.rounds) + 2)
-    height = 3.2 * rows + 0.3 * len(report.learners)
-    fig, axes = plt.subplots(rows, 1, figsize=(width, height), dpi=120, squeeze=False)
-    colors = ["#d9d9d9", "#d62728", "#2ca02c", "#1f77b4"]
-    ax = axes[0][0]
-    ax.imshow(matrix, cmap=ListedColormap(colors), vmin=0, vmax=3, aspect="auto", interpolation="nearest")
-    ax.set_yticks(range(len(report.learners)), [f"{i}: {a[:8]}" for i, a in enumerate(report.learners)])
-    marks = {"accepted": "✓", "rejected": "✗", "skipped": "s", "in progress": "…"}
-    for column, record in enumerate(report.rounds):
-        ax.text(column, -0.75, marks[record.outcome], ha="center", va="center", fontsize=7)
-    ax.set_ylim(len(report.learners) - 0.5, -1.2)
-    ax.set_xticks(range(len(report.rounds)), [str(r.round) for r in report.rounds], fontsize=7)
-    ax.set_title(f"audit of {report.contract[:10]}... on chain {report.chain_id} (top row: outcome)")
-    legend = [Patch(color=c, label=t) for c, t in zip(colors, ["absent", "reject", "approve", "proposer"], strict=True)]
-    ax.legend(handles=legend, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
+    fig, axes = plt.subplots(rows, 1, figsize=(width, height + 3.0 * (rows - 1)), dpi=120, squeeze=False)
+    title = f"audit of {report.contract[:10]}... on chain {report.chain_id} (top row: outcome)"
+    _draw_votes(axes[0][0], report.learners, columns, title)
     if evaluated:
-        ax2 = axes[1][0]
-        ax2.plot([r.round for r in evaluated], [r.accuracy for r in evaluated], marker="o", markersize=3)
-        ax2.set_xlabel("round")
-        ax2.set_ylabel("accuracy on the auditor's data")
-        ax2.grid(alpha=0.3)
+        ax = axes[1][0]
+        ax.plot([r.round for r in evaluated], [r.accuracy for r in evaluated], marker="o", markersize=3)
+        ax.set_xlabel("round")
+        ax.set_ylabel("accuracy on the auditor's data")
+        ax.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
