@@ -80,5 +80,7 @@ def _learner_on_own_data(task: Any, path: Path, index: int, seed: int) -> Machin
     rest, test = split_holdout(data, task.test_fraction, seed + index)
     train, vote = split_holdout(rest, task.vote_fraction / (1 - task.test_fraction), seed + index + 1)
     name = f"{task.name} learner {index} on {path.name}"
-    learner: MachineLearningInterface = task.learner_on(train, vote, test, seed=seed, learner_seed=seed * 1_000_003 + index, name=name)
+    learner: MachineLearningInterface = task.learner_on(
+        train, vote, test, seed=seed, learner_seed=seed * 1_000_003 + index, name=name
+    )
     return learner
