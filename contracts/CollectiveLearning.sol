@@ -146,18 +146,19 @@ contract CollectiveLearning {
         bytes32 initialModel_,
         address selector_
     ) {
+        // Checked in the order PROTOCOL.md lists the constructor's errors.
         uint256 count = learners_.length;
         if (count == 0) revert NoLearners();
-        if (thresholdBps_ == 0 || thresholdBps_ > 10000) revert ThresholdOutOfRange(thresholdBps_);
-        if (initialModel_ == bytes32(0)) revert EmptyWeights();
         for (uint256 i = 0; i < count; ++i) {
             address learner = learners_[i];
-            if (learner == address(0)) revert ZeroAddress();
             if (_learnerWords[learner] != 0) revert DuplicateLearner(learner);
+            if (learner == address(0)) revert ZeroAddress();
             _learnerWords[learner] = i + 1;
             _learners.push(learner);
             emit LearnerRegistered(i, learner);
         }
+        if (thresholdBps_ == 0 || thresholdBps_ > 10000) revert ThresholdOutOfRange(thresholdBps_);
+        if (initialModel_ == bytes32(0)) revert EmptyWeights();
         _learnerCount = count;
         _thresholdBps = thresholdBps_;
         _proposalWindow = proposalWindow_;

@@ -1,0 +1,1 @@
+"""Tests of the chain layer: the contract, its Python client and the protocol reference model."""
