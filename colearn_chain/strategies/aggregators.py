@@ -1,8 +1,8 @@
 """Aggregating strategies: the round's proposal combines several learners' contributed updates.
 
 Each round every learner (the proposer included: its data counts like anyone's) trains the
-current global model and ``contribute``\\ s its update; the proposer fetches the updates from the
-store, combines them with one of the rules of :mod:`colearn_chain.strategies.aggregate`, writes a
+current global model and offers its update (``contribute`` on the ledger); the proposer fetches
+the updates from the store, combines them with one of the rules of :mod:`colearn_chain.strategies.aggregate`, writes a
 manifest (:mod:`colearn_chain.strategies.manifest`) and proposes the result, which is voted on
 like any proposal. The proposer builds the manifest first, parses its own bytes back and computes
 the proposal from the parsed manifest with the same function an auditor runs, so every proposal
@@ -48,6 +48,7 @@ from colearn_chain.strategies.manifest import (
 )
 from colearn_chain.strategies.settings import settings_from_params
 from colearn_chain.weights.codec import WeightsSpec, decode_weights, encode_weights
+from colearn_chain.weights.digest import normalize_digest
 from colearn_chain.weights.store import BlobNotFound
 
 log = logging.getLogger(__name__)
@@ -324,7 +325,7 @@ def _load_contributions(
     usable: list[Contribution] = []
     excluded: list[ExcludedInput] = []
     for index in sorted(contributions):
-        digest = contributions[index]
+        digest = normalize_digest(contributions[index])
         address = context.learner_ids[index]
         try:
             blob = context.store.get(digest)

@@ -1,0 +1,1 @@
+"""Tests of the aggregating strategies, their maths and their manifests."""
