@@ -302,24 +302,32 @@ def _verify_manifest(
     except BlobNotFound as exc:
         return [Discrepancy(record.round, "missing-blob", f"manifest {record.manifest}: {exc}")]
     try:
-        json.loads(manifest)
+        described = json.loads(manifest)
     except ValueError as exc:
         return [Discrepancy(record.round, "invalid-manifest", f"manifest {record.manifest} is not JSON: {exc}")]
+    found = []
+    if isinstance(described, dict):
+        # an aggregator's manifest names its round and proposer: a manifest replayed from
+        # another round, or claimed by another learner, is a discrepancy even if it recomputes
+        for key, actual in (("round", record.round), ("proposer", record.proposer)):
+            if key in described and described[key] != actual:
+                detail = f"manifest says {key} {described[key]!r}, the chain {actual!r}"
+                found.append(Discrepancy(record.round, "invalid-manifest", detail))
     if recompute is None:
-        return []
+        return found
     try:
         rebuilt = recompute(manifest, store)
     except (ColearnError, ValueError, KeyError) as exc:
-        return [Discrepancy(record.round, "recompute-failed", f"manifest {record.manifest}: {exc}")]
+        return [*found, Discrepancy(record.round, "recompute-failed", f"manifest {record.manifest}: {exc}")]
     if "0x" + sha256_hex(rebuilt) != record.weights:
-        return [
+        found.append(
             Discrepancy(
                 record.round,
                 "recompute-mismatch",
                 f"the manifest recomputes to 0x{sha256_hex(rebuilt)}, not the proposed {record.weights}",
             )
-        ]
-    return []
+        )
+    return found
 
 
 def default_recompute() -> Recompute | None:

@@ -187,3 +187,17 @@ def test_audit_json_agrees_with_a_plain_json_rpc_client(anvil_node: AnvilNode) -
         for key in ("proposer", "weights", "manifest", "outcome", "approvals", "rejections", "global_model"):
             assert record[key] == expected[key], key
         assert [{k: v[k] for k in ("voter", "approve", "score")} for v in record["votes"]] == expected["votes"]
+
+
+def test_a_manifest_from_another_round_or_proposer_is_reported(
+    played: tuple[CollectiveLearningClient, InMemoryStore, AuditReport],
+) -> None:
+    _, store, report = played
+    record = report.rounds[0]
+    proposal = store.get(record.weights or "")
+    for wrong in ({"round": 7, "proposer": record.proposer}, {"round": 0, "proposer": report.learners[1]}):
+        manifest = store.put(json.dumps({"inputs": [], "params": {}, "strategy": "copy", **wrong}).encode())
+        forged = AuditReport(**{**vars(report), "rounds": [*report.rounds]})
+        forged.rounds[0] = type(record)(**{**vars(record), "manifest": "0x" + manifest})
+        found = verify(forged, store, lambda m, s: proposal)
+        assert [(d.round, d.kind) for d in found] == [(0, "invalid-manifest")]

@@ -123,3 +123,32 @@ def test_an_outsider_cannot_participate() -> None:
     outsider = client.chain.new_funded_accounts(1)[0]
     with pytest.raises(Exception, match="is not a learner"):
         Participant(client, outsider, participants[0].learner, participants[0].store, participants[0].strategy)
+
+
+@pytest.mark.parametrize(
+    ("strategy", "params"), [("fedavg", {"weighting": "equal"}), ("trimmed-mean", {}), ("weighted", {})]
+)
+def test_participants_aggregate_contributions_and_the_audit_recomputes(strategy: str, params: dict[str, str]) -> None:
+    """The learner command's path with an aggregator: everyone contributes, the proposer waits for
+    the updates, aggregates them with only its own learner, and the manifest recomputes."""
+    from colearn_chain.audit import build_report, default_recompute, verify
+
+    client, _, participants = _setup(rounds=2)
+    for participant in participants:
+        participant.strategy = make_strategy(strategy, params)
+        participant.strategy.check_distributed()
+    assert _run_all(participants) == []
+    history = client.events()
+    assert sum(isinstance(e, ev.UpdateContributed) for e in history) == 6  # 3 learners x 2 rounds
+    report = build_report(history, client.address, client.chain.chain_id, client.initial_model())
+    assert all(r.manifest is not None for r in report.rounds)
+    assert verify(report, participants[0].store, default_recompute()) == []
+
+
+def test_sample_weighted_fedavg_is_refused_for_separate_participants() -> None:
+    from colearn_chain.errors import ColearnValueError
+
+    with pytest.raises(ColearnValueError, match="weighting=equal"):
+        make_strategy("fedavg").check_distributed()
+    for name in ("round-robin", "trimmed-mean", "median", "krum", "multi-krum", "weighted", "evolutionary"):
+        make_strategy(name).check_distributed()

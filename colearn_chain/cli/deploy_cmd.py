@@ -52,6 +52,9 @@ def deploy_command(
     task: Annotated[str, typer.Option(help="Built-in task, when no --learner is given.")] = "digits-mlp",
     seed: Annotated[int, typer.Option(help="The experiment's seed (initial weights, data shards).")] = 0,
     strategy: Annotated[str, typer.Option(help="Proposal strategy the participants use.")] = "round-robin",
+    strategy_param: Annotated[
+        list[str] | None, typer.Option("--strategy-param", help="KEY=VALUE setting of the strategy (repeatable).")
+    ] = None,
     fund: Annotated[str | None, typer.Option(help="Send each learner this much ether from the deployer.")] = None,
 ) -> None:
     """Deploy one experiment; twice on one chain gives two independent experiments."""
@@ -63,13 +66,15 @@ def deploy_command(
     from colearn_chain.learner_spec import LearnerSpec
     from colearn_chain.ledger import threshold_to_bps
     from colearn_chain.strategies import make_strategy
+    from colearn_chain.strategies.settings import parse_params
     from colearn_chain.weights.store import LocalDirectoryStore
 
     if out.exists():
         raise ColearnValueError(f"{out} already exists: choose another --out")
     addresses = parse_addresses(learners)
     bps = threshold_to_bps(threshold)
-    make_strategy(strategy)  # an unknown strategy fails before anything is deployed
+    params = parse_params(strategy_param)
+    make_strategy(strategy, params).check_distributed()  # fails before anything is deployed
     amount = parse_ether(fund) if fund is not None else None
     selector_address = ZERO_ADDRESS
     if selector is not None:
@@ -112,6 +117,7 @@ def deploy_command(
         selector=selector_address,
         initial_model=initial,
         strategy=strategy,
+        strategy_params=params,
     )
     deployment.save(out)
     typer.echo(f"deployed {client.address} on chain {chain.chain_id} at block {client.deployment_block}")

@@ -58,12 +58,14 @@ def learner_command(
     if chain.chain_id != info.chain_id:
         raise ColearnValueError(f"the node is on chain {chain.chain_id}, the deployment on chain {info.chain_id}")
     client = CollectiveLearningClient.at(chain, info.contract, info.deployment_block)
+    strategy = make_strategy(info.strategy, info.strategy_params)
+    strategy.check_distributed()
     participant = Participant(
         client,
         me,
         learner,
         LocalDirectoryStore(store or info.store),
-        make_strategy(info.strategy, info.strategy_params),
+        strategy,
         ParticipantSettings(poll_interval=poll, max_outage=max_outage),
         seed=spec.seed,
     )

@@ -368,6 +368,14 @@ class FedAvg(Aggregator):
     def settings_type(cls) -> type[FedAvgSettings]:
         return FedAvgSettings
 
+    def check_distributed(self) -> None:
+        """Participants keep their sample counts private: only equal weighting runs distributed."""
+        if self.settings.weighting == "samples":
+            raise ColearnValueError(
+                "fedavg weighs by every learner's training samples, which separate participants keep "
+                "private: use --strategy-param weighting=equal"
+            )
+
     def plan(self, context: RoundContext, proposer: int, inputs: Sequence[Contribution]) -> Plan:
         if self.settings.weighting == "equal":
             return Plan([1.0 / len(inputs)] * len(inputs))

@@ -67,6 +67,15 @@ class ProposalStrategy(abc.ABC):
         """The index of the learner who should propose, or None to keep the ledger's rotation."""
         return None
 
+    def check_distributed(self) -> None:
+        """Raise ColearnValueError if this strategy cannot run with one participant per process.
+
+        A participant's proposer sees only its own learner; a strategy that needs anything
+        private to the others (beyond their contributed updates) must refuse here, at deploy time,
+        rather than fail mid-experiment.
+        """
+        return None
+
     def contributors(self, context: RoundContext, proposer: int) -> Sequence[int]:
         """The learners who train the global model and ``contribute`` their update this round.
 

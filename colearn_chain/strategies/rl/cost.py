@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 
 import numpy as np
@@ -54,4 +55,4 @@ def check_cost_matrix(matrix: np.ndarray, learners: int) -> np.ndarray:
 
 def communication_cost(matrix: np.ndarray, proposers: Sequence[int]) -> float:
     """The sum of ``matrix[prev][next]`` over consecutive proposers: an episode's communication cost."""
-    return float(sum(matrix[a, b] for a, b in zip(proposers[:-1], proposers[1:], strict=True)))
+    return float(sum(matrix[a, b] for a, b in itertools.pairwise(proposers)))

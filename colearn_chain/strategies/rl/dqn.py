@@ -9,6 +9,7 @@ agent's seed.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -26,8 +27,13 @@ class DQNSettings:
 
     Attributes
     ----------
+    shared
+        Score every learner with one network over its row of the state (True, the default),
+        or map the whole flattened state to one Q-value per learner (False: the paper's
+        architecture). The shared network learns from every transition how to value each
+        learner's features, which suits the few thousand transitions an episode budget gives.
     hidden
-        Hidden layer widths (the paper: 500 and 200).
+        Hidden layer widths (the paper's flat network: 500 and 200; see :meth:`paper`).
     replay_size
         Replay buffer capacity (the paper: 50,000).
     batch_size
@@ -47,7 +53,8 @@ class DQNSettings:
         Double-DQN targets: the online network picks the next action, the target network values it.
     """
 
-    hidden: tuple[int, ...] = (500, 200)
+    shared: bool = True
+    hidden: tuple[int, ...] = (64, 64)
     replay_size: int = 50_000
     batch_size: int = 128
     gamma: float = 0.9
@@ -71,6 +78,11 @@ class DQNSettings:
         if not self.lr > 0:
             raise ColearnValueError(f"lr must be positive, got {self.lr}")
 
+    @classmethod
+    def paper(cls) -> DQNSettings:
+        """Homogeneous Learning's network: the flattened state through 500 and 200 units."""
+        return cls(shared=False, hidden=(500, 200))
+
     def epsilon(self, episode: int) -> float:
         """The exploration rate of episode ``episode`` (0-based)."""
         return max(self.epsilon_min, self.epsilon_start * math.exp(-self.epsilon_decay * episode))
@@ -92,21 +104,30 @@ def one_torch_thread() -> Iterator[None]:
 
 
 class QNetwork(nn.Module):
-    """An MLP from state to one Q-value per learner: Linear layers with ReLU between them."""
+    """From a state ``(batch, learners, features)`` to one Q-value per learner ``(batch, learners)``.
 
-    def __init__(self, state_size: int, actions: int, hidden: tuple[int, ...]) -> None:
+    Linear layers with ReLU between them, applied either to each learner's row with shared
+    weights (``shared``: the last layer has one output), or to the flattened state (the last
+    layer has one output per learner).
+    """
+
+    def __init__(self, learners: int, features: int, hidden: tuple[int, ...], shared: bool = True) -> None:
         super().__init__()
-        widths = [state_size, *hidden, actions]
+        self.learners, self.features, self.shared = learners, features, shared
+        widths = [features, *hidden, 1] if shared else [learners * features, *hidden, learners]
         layers: list[nn.Module] = []
-        for i, (fan_in, fan_out) in enumerate(zip(widths[:-1], widths[1:], strict=True)):
+        for i, (fan_in, fan_out) in enumerate(itertools.pairwise(widths)):
             layers.append(nn.Linear(fan_in, fan_out))
             if i < len(widths) - 2:
                 layers.append(nn.ReLU())
         self.layers = nn.Sequential(*layers)
 
     def forward(self, state: torch.Tensor) -> torch.Tensor:
-        """Q-values, shape ``(batch, actions)``."""
-        out: torch.Tensor = self.layers(state)
+        """Q-values, shape ``(batch, learners)``."""
+        if self.shared:
+            out: torch.Tensor = self.layers(state).squeeze(-1)
+        else:
+            out = self.layers(state.flatten(start_dim=1))
         return out
 
     def linear_layers(self) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -121,13 +142,13 @@ class QNetwork(nn.Module):
 class ReplayBuffer:
     """A fixed-capacity ring of transitions, sampled uniformly with the agent's generator."""
 
-    def __init__(self, capacity: int, state_size: int, rng: np.random.Generator) -> None:
+    def __init__(self, capacity: int, state_shape: tuple[int, ...], rng: np.random.Generator) -> None:
         self.capacity = capacity
         self.rng = rng
-        self.states = np.zeros((capacity, state_size), dtype=np.float32)
+        self.states = np.zeros((capacity, *state_shape), dtype=np.float32)
         self.actions = np.zeros(capacity, dtype=np.int64)
         self.rewards = np.zeros(capacity, dtype=np.float32)
-        self.next_states = np.zeros((capacity, state_size), dtype=np.float32)
+        self.next_states = np.zeros((capacity, *state_shape), dtype=np.float32)
         self.dones = np.zeros(capacity, dtype=np.float32)
         self._next = 0
         self._size = 0
@@ -160,28 +181,31 @@ class DQNAgent:
 
     Parameters
     ----------
-    state_size, actions
-        The state length and the number of learners to choose from.
+    learners, features
+        The state's shape: one row of ``features`` per learner (the learners are the actions).
     settings
         The hyperparameters.
     seed
         Seeds the initial weights, exploration and replay sampling.
     """
 
-    def __init__(self, state_size: int, actions: int, settings: DQNSettings | None = None, seed: int = 0) -> None:
-        if state_size < 1 or actions < 1:
-            raise ColearnValueError(f"a DQN needs a state and actions, got {state_size} and {actions}")
+    def __init__(self, learners: int, features: int, settings: DQNSettings | None = None, seed: int = 0) -> None:
+        if features < 1 or learners < 1:
+            raise ColearnValueError(f"a DQN needs learners and features, got {learners} and {features}")
         self.settings = settings or DQNSettings()
-        self.actions = actions
+        self.actions = learners
+        shared = self.settings.shared
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed % 2**63)
-            self.online = QNetwork(state_size, actions, self.settings.hidden)
-        self.target = QNetwork(state_size, actions, self.settings.hidden)
+            self.online = QNetwork(learners, features, self.settings.hidden, shared)
+        self.target = QNetwork(learners, features, self.settings.hidden, shared)
         self.target.load_state_dict(self.online.state_dict())
         self.target.requires_grad_(False)
         self.optimizer = torch.optim.Adam(self.online.parameters(), lr=self.settings.lr)
         self.rng = np.random.default_rng([seed % 2**63, 0xD09])
-        self.replay = ReplayBuffer(self.settings.replay_size, state_size, np.random.default_rng([seed % 2**63, 0x4E9]))
+        self.replay = ReplayBuffer(
+            self.settings.replay_size, (learners, features), np.random.default_rng([seed % 2**63, 0x4E9])
+        )
         self.gradient_steps = 0
 
     def q_values(self, state: np.ndarray) -> np.ndarray:

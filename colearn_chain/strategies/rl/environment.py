@@ -16,7 +16,8 @@ step; an episode ends at the goal accuracy, or is cut after ``horizon`` steps.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+import logging
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -37,8 +38,12 @@ from colearn_chain.strategies.rl.state import (
 )
 from colearn_chain.weights.store import InMemoryStore
 
+log = logging.getLogger(__name__)
+
 #: Homogeneous Learning's reward base: ``BASE ** (accuracy - goal)``.
 REWARD_BASE = 32.0
+#: Seeds in a row whose data split may fail before :meth:`SelectionEnvironment.reset_usable` gives up.
+MAX_UNUSABLE_SEEDS = 10
 
 
 @dataclass(frozen=True)
@@ -185,6 +190,30 @@ class SelectionEnvironment:
         self.seed = seed
         self.proposers, self.accuracies = [], []
         return self.observe()
+
+    def reset_usable(self, seeds: Iterator[int]) -> tuple[int, np.ndarray]:
+        """Reset with the first of ``seeds`` whose data split works; (that seed, the state).
+
+        The dominant-class split cannot serve every seed (on digits with 10 learners about
+        one seed in fifty leaves a learner short of minority samples); such seeds are skipped,
+        the same way in training and evaluation.
+
+        Raises
+        ------
+        ColearnValueError
+            The split's own error, after :data:`MAX_UNUSABLE_SEEDS` failures in a row (the
+            setting itself cannot work), or when the seeds run out.
+        """
+        error: ColearnValueError | None = None
+        for attempt, seed in enumerate(seeds):
+            try:
+                return seed, self.reset(seed)
+            except ColearnValueError as exc:
+                log.info("seed %d skipped: %s", seed, exc)
+                error = exc
+                if attempt + 1 >= MAX_UNUSABLE_SEEDS:
+                    break
+        raise error or ColearnValueError("no seeds left to start an episode with")
 
     @property
     def experiment(self) -> Experiment:

@@ -25,9 +25,9 @@ def moving_average(values: Sequence[float], window: int) -> np.ndarray:
 
 
 def plot_learning_curve(episodes: Sequence[EpisodeStats], path: Path, window: int = 10) -> Path:
-    """Rounds per episode (goal reached or cut at the horizon), return and epsilon, per episode."""
+    """Rounds (goal reached or cut at the horizon), communication cost, return and epsilon, per episode."""
     x = [e.episode for e in episodes]
-    fig, (top, bottom) = plt.subplots(2, 1, figsize=(7, 6), dpi=120, sharex=True)
+    fig, (top, middle, bottom) = plt.subplots(3, 1, figsize=(7, 8), dpi=120, sharex=True)
     rounds = [e.rounds for e in episodes]
     top.scatter(x, rounds, s=8, c=["tab:green" if e.reached_goal else "tab:red" for e in episodes], alpha=0.6)
     top.plot(x, moving_average(rounds, window), color="tab:blue", label=f"moving mean ({window} episodes)")
@@ -35,6 +35,12 @@ def plot_learning_curve(episodes: Sequence[EpisodeStats], path: Path, window: in
     top.set_title("RL selector training")
     top.grid(alpha=0.3)
     top.legend(loc="upper right")
+    costs = [e.cost for e in episodes]
+    middle.plot(x, costs, color="tab:gray", alpha=0.5, label="communication cost")
+    middle.plot(x, moving_average(costs, window), color="tab:blue", label="moving mean")
+    middle.set_ylabel("cost (sum of cost[prev][next])")
+    middle.grid(alpha=0.3)
+    middle.legend(loc="upper right")
     returns = [e.episode_return for e in episodes]
     bottom.plot(x, returns, color="tab:gray", alpha=0.5, label="return")
     bottom.plot(x, moving_average(returns, window), color="tab:blue", label="moving mean")

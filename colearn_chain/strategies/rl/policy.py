@@ -1,10 +1,10 @@
 """A trained selector as one ONNX file: the Q-network, and everything needed to build its state.
 
-The file is a plain ONNX model (input ``state``, float ``(batch, S)``; output ``q``, float
-``(batch, learners)``; Gemm and Relu nodes only), so any ONNX runtime can run it and serving
-needs neither torch nor the training code. Its metadata (key :data:`METADATA_KEY`, JSON) holds
-the state's configuration, the cost matrix the policy was trained against, the goal accuracy,
-and the optional PCA of the weights.
+The file is a plain ONNX model (input ``state``, float ``(batch, learners, features)``; output
+``q``, float ``(batch, learners)``; MatMul, Add, Gemm, Relu and Reshape nodes only), so any ONNX
+runtime can run it and serving needs neither torch nor the training code. Its metadata (key
+:data:`METADATA_KEY`, JSON) holds the state's configuration, the cost matrix the policy was
+trained against, the goal accuracy, the network's layout and the optional PCA of the weights.
 """
 
 from __future__ import annotations
@@ -48,6 +48,7 @@ class PolicyInfo:
     goal: float
     cost_seed: int | None = None
     projection: WeightProjection | None = None
+    shared: bool = True
 
     def __post_init__(self) -> None:
         check_cost_matrix(self.cost, self.config.learners)
@@ -66,6 +67,7 @@ class PolicyInfo:
             "goal": self.goal,
             "cost_seed": self.cost_seed,
             "projection": None,
+            "shared": self.shared,
         }
         if self.projection is not None:
             data["projection"] = {
@@ -92,37 +94,60 @@ class PolicyInfo:
             float(data["goal"]),
             data.get("cost_seed"),
             projection,
+            bool(data["shared"]),
         )
 
 
 def policy_model(layers: Sequence[tuple[np.ndarray, np.ndarray]], info: PolicyInfo) -> onnx.ModelProto:
-    """The ONNX model of an MLP given as (weight ``(out, in)``, bias) pairs, ReLU between layers."""
+    """The ONNX model of the Q-network given as (weight ``(out, in)``, bias) pairs, ReLU between layers.
+
+    A shared network (``info.shared``) is applied to each learner's row (MatMul over the last
+    axis) and its single output per row reshaped to ``(batch, learners)``; a flat one takes
+    the state reshaped to ``(batch, learners * features)`` through Gemm layers.
+    """
     if not layers:
         raise ColearnValueError("a policy needs at least one layer")
-    if layers[0][0].shape[1] != info.config.size or layers[-1][0].shape[0] != info.config.learners:
+    n, f = info.config.shape
+    fan_in, fan_out = (f, 1) if info.shared else (n * f, n)
+    if layers[0][0].shape[1] != fan_in or layers[-1][0].shape[0] != fan_out:
         raise ColearnValueError(
-            f"the network maps {layers[0][0].shape[1]} -> {layers[-1][0].shape[0]} but the state has "
-            f"{info.config.size} features and {info.config.learners} learners"
+            f"the network maps {layers[0][0].shape[1]} -> {layers[-1][0].shape[0]} but this state needs "
+            f"{fan_in} -> {fan_out}"
         )
     nodes, initializers = [], []
     current = "state"
+    if not info.shared:
+        initializers.append(numpy_helper.from_array(np.array([-1, n * f], dtype=np.int64), "flat_shape"))
+        nodes.append(helper.make_node("Reshape", ["state", "flat_shape"], ["flat"]))
+        current = "flat"
     for i, (weight, bias) in enumerate(layers):
-        w_name, b_name, out = f"w{i}", f"b{i}", f"h{i}"
-        initializers += [
-            numpy_helper.from_array(np.asarray(weight, dtype=np.float32), w_name),
-            numpy_helper.from_array(np.asarray(bias, dtype=np.float32), b_name),
-        ]
         last = i == len(layers) - 1
-        gemm_out = "q" if last else f"{out}_linear"
-        nodes.append(helper.make_node("Gemm", [current, w_name, b_name], [gemm_out], transB=1))
+        linear = f"linear{i}"
+        if info.shared:
+            initializers += [
+                numpy_helper.from_array(np.ascontiguousarray(np.asarray(weight, dtype=np.float32).T), f"w{i}"),
+                numpy_helper.from_array(np.asarray(bias, dtype=np.float32), f"b{i}"),
+            ]
+            nodes.append(helper.make_node("MatMul", [current, f"w{i}"], [f"matmul{i}"]))
+            nodes.append(helper.make_node("Add", [f"matmul{i}", f"b{i}"], [linear]))
+        else:
+            initializers += [
+                numpy_helper.from_array(np.asarray(weight, dtype=np.float32), f"w{i}"),
+                numpy_helper.from_array(np.asarray(bias, dtype=np.float32), f"b{i}"),
+            ]
+            nodes.append(helper.make_node("Gemm", [current, f"w{i}", f"b{i}"], [linear], transB=1))
         if not last:
-            nodes.append(helper.make_node("Relu", [gemm_out], [out]))
-            current = out
+            nodes.append(helper.make_node("Relu", [linear], [f"h{i}"]))
+            current = f"h{i}"
+        else:
+            current = linear
+    initializers.append(numpy_helper.from_array(np.array([-1, n], dtype=np.int64), "q_shape"))
+    nodes.append(helper.make_node("Reshape", [current, "q_shape"], ["q"]))
     graph = helper.make_graph(
         nodes,
         "selector_q_network",
-        [helper.make_tensor_value_info("state", TensorProto.FLOAT, ["batch", info.config.size])],
-        [helper.make_tensor_value_info("q", TensorProto.FLOAT, ["batch", info.config.learners])],
+        [helper.make_tensor_value_info("state", TensorProto.FLOAT, ["batch", n, f])],
+        [helper.make_tensor_value_info("q", TensorProto.FLOAT, ["batch", n])],
         initializers,
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", _OPSET)], producer_name="colearn-chain")
@@ -177,14 +202,14 @@ class SelectorPolicy:
         try:
             info = PolicyInfo.from_json(json.loads(props[METADATA_KEY]))
             inputs, outputs = model.graph.input, model.graph.output
-            state_dim = inputs[0].type.tensor_type.shape.dim[1].dim_value
-            action_dim = outputs[0].type.tensor_type.shape.dim[1].dim_value
+            state_shape = tuple(d.dim_value for d in inputs[0].type.tensor_type.shape.dim[1:])
+            actions = outputs[0].type.tensor_type.shape.dim[1].dim_value
         except (KeyError, TypeError, ValueError, IndexError, ColearnError) as exc:
             raise ColearnFileError(f"{source} has unreadable selector metadata ({exc}): {_TRAIN_HINT}") from None
-        if (state_dim, action_dim) != (info.config.size, info.config.learners):
+        if (state_shape, actions) != (info.config.shape, info.config.learners):
             raise ColearnFileError(
-                f"{source}'s network ({state_dim} -> {action_dim}) does not match its metadata "
-                f"({info.config.size} -> {info.config.learners}): {_TRAIN_HINT}"
+                f"{source}'s network ({state_shape} -> {actions}) does not match its metadata "
+                f"({info.config.shape} -> {info.config.learners}): {_TRAIN_HINT}"
             )
         try:
             return cls(model, info, source)
@@ -211,7 +236,8 @@ class SelectorPolicy:
 
     def to_bytes(self) -> bytes:
         """The ONNX file's bytes."""
-        return self._bytes
+        blob: bytes = self._bytes
+        return blob
 
     def save(self, path: str | Path) -> Path:
         """Write the policy as an ONNX file (parent directories are created)."""
@@ -230,11 +256,12 @@ class SelectorPolicy:
         return self.info.config.learners
 
     def q_values(self, states: np.ndarray) -> np.ndarray:
-        """Q-values for a batch of states ``(batch, S)`` (or one state ``(S,)``)."""
-        batch = np.atleast_2d(np.asarray(states, dtype=np.float32))
-        (q,) = self._session.run(["q"], {"state": batch})
+        """Q-values for a batch of states ``(batch, learners, features)``, or for one state."""
+        array = np.asarray(states, dtype=np.float32)
+        single = array.ndim == 2
+        (q,) = self._session.run(["q"], {"state": array[None] if single else array})
         values: np.ndarray = np.asarray(q)
-        return values if np.ndim(states) == 2 else values[0]
+        return values[0] if single else values
 
     def observe(
         self,

@@ -15,10 +15,12 @@ optionally
     a few PCA components of the current global model's weights (public: the ledger records
     its hash and the store serves it).
 
-A learner's latest score of the current global model is the score it gave, as a voter, to
-the accepted proposal that became the global model; its proposer did not vote on it, so the
-proposer keeps its score of an earlier global model. Rejected and skipped rounds leave the
-scores alone (they scored a proposal that did not become the global model).
+A learner's score of the current global model is the score it gave, as a voter, to the
+accepted proposal that became the global model. Its proposer did not vote on it, so its score
+is unknown (as is everyone's before the first accepted round): an older score would describe
+an older model, and would keep a learner that just trained looking as needy as before it did.
+Rejected and skipped rounds leave the scores alone (they scored a proposal that did not
+become the global model). Unknown scores count as the mean of the known ones.
 """
 
 from __future__ import annotations
@@ -191,7 +193,12 @@ def fit_projection(samples: np.ndarray, components: int) -> WeightProjection:
 
 @dataclass(frozen=True)
 class StateConfig:
-    """The shape of the state vector; stored in every policy file.
+    """The shape of the state; stored in every policy file.
+
+    The state is a matrix with one row per learner, in ledger order: the learner's own
+    features, then the experiment-wide ones (the same in every row), then the PCA features
+    (also the same in every row). A network can then score each learner with the same
+    weights (see :class:`~colearn_chain.strategies.rl.dqn.QNetwork`).
 
     Attributes
     ----------
@@ -204,7 +211,7 @@ class StateConfig:
     use_costs
         Whether the hand-over costs from the last proposer are features.
     pca_components
-        PCA components of the global model's weights appended to the state (0: none).
+        PCA components of the global model's weights appended to each row (0: none).
     """
 
     learners: int
@@ -222,20 +229,33 @@ class StateConfig:
             raise ColearnValueError(f"pca_components must be 0 or more, got {self.pca_components}")
 
     @property
-    def size(self) -> int:
-        """The length of the state vector."""
-        per_learner = PER_LEARNER if self.use_costs else PER_LEARNER - 1
-        return per_learner * self.learners + GLOBAL + self.pca_components
+    def per_learner(self) -> int:
+        """The learner's own features in each row."""
+        return PER_LEARNER if self.use_costs else PER_LEARNER - 1
+
+    @property
+    def features(self) -> int:
+        """The length of a row."""
+        return self.per_learner + GLOBAL + self.pca_components
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """The state's shape: (learners, features)."""
+        return (self.learners, self.features)
 
 
 def latest_scores(rounds: Sequence[PublicRound], learners: int) -> np.ndarray:
-    """Each learner's latest vote score of the current global model (NaN where none is known)."""
+    """Each learner's vote score of the current global model (NaN where none is known).
+
+    These are the scores of the last accepted round: its voters scored exactly the model
+    that is now global.
+    """
     scores = np.full(learners, np.nan)
-    for public in rounds:
-        if public.accepted:
-            for voter, score in public.scores.items():
-                if 0 <= voter < learners:
-                    scores[voter] = score
+    accepted = [public for public in rounds if public.accepted]
+    if accepted:
+        for voter, score in accepted[-1].scores.items():
+            if 0 <= voter < learners:
+                scores[voter] = score
     return scores
 
 
@@ -246,7 +266,7 @@ def build_state(
     cost: np.ndarray | None = None,
     projected: np.ndarray | None = None,
 ) -> np.ndarray:
-    """The state vector for choosing ``round_index``'s proposer (float32, ``config.size`` long).
+    """The state for choosing ``round_index``'s proposer: float32, shaped ``config.shape``.
 
     Parameters
     ----------
@@ -294,11 +314,12 @@ def build_state(
     progress = min(round_index, config.horizon) / config.horizon
     glob = np.array([np.clip(mean, -10.0, 10.0), known.mean(), acceptance, progress])
 
-    parts = [np.stack(columns, axis=1).reshape(-1), glob]
+    shared = [glob]
     if config.pca_components:
         if projected is None:
             projected = np.zeros(config.pca_components)
         if projected.shape != (config.pca_components,):
             raise ColearnValueError(f"expected {config.pca_components} PCA features, got {projected.shape}")
-        parts.append(projected)
-    return np.concatenate(parts).astype(np.float32)
+        shared.append(projected)
+    rows = np.stack(columns, axis=1)
+    return np.hstack([rows, np.tile(np.concatenate(shared), (n, 1))]).astype(np.float32)

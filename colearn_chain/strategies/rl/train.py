@@ -12,7 +12,7 @@ import numpy as np
 
 from colearn_chain.errors import ColearnValueError
 from colearn_chain.strategies.rl.dqn import DQNAgent, DQNSettings
-from colearn_chain.strategies.rl.environment import EnvironmentSettings, SelectionEnvironment
+from colearn_chain.strategies.rl.environment import MAX_UNUSABLE_SEEDS, EnvironmentSettings, SelectionEnvironment
 from colearn_chain.strategies.rl.policy import PolicyInfo, SelectorPolicy
 from colearn_chain.strategies.rl.state import StateConfig, WeightProjection, fit_projection, flatten_weights
 
@@ -105,7 +105,7 @@ class TrainingResult:
 def warm_up_projection(env: SelectionEnvironment, components: int, seed: int) -> WeightProjection:
     """Fit the weight PCA on one episode of uniformly random nominations (seeded)."""
     rng = np.random.default_rng([seed % 2**63, 0xAC1])
-    env.reset(training_seeds(seed ^ 0x5EED, 1)[0])
+    env.reset_usable(iter(training_seeds(seed ^ 0x5EED, MAX_UNUSABLE_SEEDS)))
     for _ in range(max(env.settings.horizon, components + 1)):
         env.step(int(rng.integers(env.settings.learners)))
     samples = np.stack([flatten_weights(blob) for blob in env.model_blobs()])
@@ -119,7 +119,8 @@ def train_selector(
     """Train the selector's DQN over simulated episodes and return its ONNX policy.
 
     Each episode is a fresh experiment (its own data split, initial model and training, from
-    :func:`training_seeds`) with one cost matrix throughout. The agent nominates every
+    :func:`training_seeds`, skipping seeds the split cannot serve) with one cost matrix
+    throughout. The agent nominates every
     round's proposer epsilon-greedily; transitions go to the replay buffer and the network
     learns after each step. An episode ends at the goal (terminal) or at the horizon
     (truncated: still bootstrapped).
@@ -132,11 +133,12 @@ def train_selector(
         warm_up = SelectionEnvironment(env_settings, StateConfig(env_settings.learners, env_settings.horizon))
         projection = warm_up_projection(warm_up, config.pca_components, settings.seed)
     env = SelectionEnvironment(env_settings, config, projection)
-    agent = DQNAgent(config.size, env_settings.learners, settings.dqn, settings.seed)
+    agent = DQNAgent(config.learners, config.features, settings.dqn, settings.seed)
     history: list[EpisodeStats] = []
-    for episode, seed in enumerate(training_seeds(settings.seed, settings.episodes)):
+    seeds = iter(training_seeds(settings.seed, 2 * settings.episodes + MAX_UNUSABLE_SEEDS))
+    for episode in range(settings.episodes):
         epsilon = settings.dqn.epsilon(episode)
-        state = env.reset(seed)
+        seed, state = env.reset_usable(seeds)
         total, cost, losses = 0.0, 0.0, []
         while True:
             action = agent.act(state, epsilon)
@@ -164,6 +166,6 @@ def train_selector(
         history.append(stats)
         if on_episode is not None:
             on_episode(stats)
-    info = PolicyInfo(config, env.cost, env_settings.goal, env_settings.cost_seed, projection)
+    info = PolicyInfo(config, env.cost, env_settings.goal, env_settings.cost_seed, projection, settings.dqn.shared)
     policy = SelectorPolicy.from_layers(agent.online.linear_layers(), info)
     return TrainingResult(policy, history, settings)
