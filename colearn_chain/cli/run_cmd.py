@@ -69,7 +69,13 @@ def run_command(
     ] = None,
     learner: Annotated[str | None, typer.Option(help="Your own learner factory, package.module:factory.")] = None,
     data: Annotated[Path | None, typer.Option(help="Your own .npz/.csv data (a tabular MLP learns it).")] = None,
-    strategy: Annotated[str | None, typer.Option(help="Proposal strategy [default: round-robin].")] = None,
+    strategy: Annotated[
+        str | None,
+        typer.Option(
+            help="round-robin | random | rl | fedavg | weighted | evolutionary | attention | median | "
+            "trimmed-mean | krum | multi-krum [default: round-robin]."
+        ),
+    ] = None,
     strategy_param: Annotated[
         list[str] | None, typer.Option("--strategy-param", help="KEY=VALUE setting of the strategy (repeatable).")
     ] = None,
