@@ -2,6 +2,10 @@
 # Each installs everything it needs from the package registries, pinned, on a fresh machine.
 PYTHON ?= python3
 PIP = $(PYTHON) -m pip
+# `npm install`, not `npm ci`: npm records only this platform's optional Anvil binary package in
+# package-lock.json, and `npm ci` then refuses the lock as out of sync. The versions are exact in
+# package.json and integrity-checked against the lock either way; the lock is left unchanged.
+NPM_INSTALL = npm install --no-audit --no-fund
 SLITHER_ARGS = contracts/ --solc-standard-json --solc scripts/solc-npm --fail-medium \
 	--exclude-dependencies --filter-paths node_modules
 
@@ -10,12 +14,12 @@ SLITHER_ARGS = contracts/ --solc-standard-json --solc scripts/solc-npm --fail-me
 install:
 	$(PIP) install torch==2.13.0
 	$(PIP) install -e .
-	npm ci --no-audit --no-fund
+	$(NPM_INSTALL)
 
 install-test:
 	$(PIP) install torch==2.13.0
 	$(PIP) install -e '.[test,dev]'
-	npm ci --no-audit --no-fund
+	$(NPM_INSTALL)
 
 run: install
 	colearn-chain run $(ARGS)
