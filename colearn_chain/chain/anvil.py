@@ -26,7 +26,7 @@ STARTUP_TIMEOUT = 30.0
 
 
 class AnvilNotFound(ColearnRuntimeError):
-    """The pinned Anvil is not installed (``npm ci`` has not been run)."""
+    """The pinned Anvil is not installed (``npm install`` has not been run)."""
 
 
 def anvil_executable() -> Path:
@@ -40,7 +40,7 @@ def anvil_executable() -> Path:
     found = shutil.which("anvil")
     if found:
         return Path(found)
-    raise AnvilNotFound("Anvil is not installed: run `npm ci` in the project directory")
+    raise AnvilNotFound("Anvil is not installed: run `npm install` in the project directory")
 
 
 def free_port() -> int:

@@ -103,7 +103,7 @@ def resolve_solc() -> SolcBinary:
     if (NODE_MODULES / "solc").is_dir() and shutil.which("node"):
         return SolcBinary(SOLC_NPM_WRAPPER, _version_of(SOLC_NPM_WRAPPER), "npm")
     raise CompilerNotFound(
-        f"no solc {pinned} found: run `npm ci` in {PROJECT_ROOT}, "
+        f"no solc {pinned} found: run `npm install` in {PROJECT_ROOT}, "
         f"or `python -c 'import solcx; solcx.install_solc(\"{pinned}\")'`, "
         "or set SOLC_BINARY to a solc executable"
     )

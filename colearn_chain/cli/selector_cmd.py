@@ -46,9 +46,13 @@ def train_command(
     local_epochs: Annotated[int, typer.Option(help="Learners' local epochs per proposal.")] = 1,
     cost_seed: Annotated[int, typer.Option(help="Seed of the communication cost matrix.")] = 0,
     pca: Annotated[int, typer.Option(help="PCA components of the global model's weights in the state.")] = 0,
+    network: Annotated[
+        str, typer.Option(help="shared (one small net scores each learner) | paper (the paper's 500-200 MLP).")
+    ] = "shared",
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing policy file.")] = False,
 ) -> None:
     """Train the selector's DQN over simulated episodes and save its policy as ONNX."""
+    from colearn_chain.strategies.rl.dqn import DQNSettings
     from colearn_chain.strategies.rl.environment import EnvironmentSettings
     from colearn_chain.strategies.rl.plots import plot_learning_curve
     from colearn_chain.strategies.rl.train import EpisodeStats, TrainSettings, train_selector
@@ -61,7 +65,9 @@ def train_command(
         learners=learners, task=task, partition=partition, goal=goal, horizon=horizon,
         local_epochs=local_epochs, cost_seed=cost_seed,
     )  # fmt: skip
-    settings = TrainSettings(episodes=episodes, seed=seed, environment=environment, pca_components=pca)
+    settings = TrainSettings(
+        episodes=episodes, seed=seed, environment=environment, dqn=DQNSettings.named(network), pca_components=pca
+    )
     console = Console(stderr=True)
     started = time.monotonic()
     with Progress(
@@ -120,10 +126,8 @@ def serve_command(
     logging.basicConfig(level=logging.WARNING, handlers=[RichHandler(console=console, show_path=False)], force=True)
     selector_policy = SelectorPolicy.load(policy)
     signer = load_keystore(account, password)
-    try:
-        from colearn_chain.deployment import Deployment
-    except ImportError:  # the deployment file's reader ships with `colearn-chain deploy`
-        raise ColearnFileError("this installation cannot read deployment files (colearn_chain.deployment)") from None
+    from colearn_chain.deployment import Deployment
+
     spec = Deployment.load(deployment)
     chain = connect(spec.rpc_url)
     if chain.chain_id != spec.chain_id:

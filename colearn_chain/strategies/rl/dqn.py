@@ -83,6 +83,15 @@ class DQNSettings:
         """Homogeneous Learning's network: the flattened state through 500 and 200 units."""
         return cls(shared=False, hidden=(500, 200))
 
+    @classmethod
+    def named(cls, network: str) -> DQNSettings:
+        """``"shared"`` (the default settings) or ``"paper"`` (:meth:`paper`)."""
+        if network == "shared":
+            return cls()
+        if network == "paper":
+            return cls.paper()
+        raise ColearnValueError(f"unknown network {network!r}: choose shared or paper")
+
     def epsilon(self, episode: int) -> float:
         """The exploration rate of episode ``episode`` (0-based)."""
         return max(self.epsilon_min, self.epsilon_start * math.exp(-self.epsilon_decay * episode))
