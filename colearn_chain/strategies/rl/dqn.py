@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import math
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -51,6 +52,8 @@ class DQNSettings:
         Gradient steps per environment step (steps are costly, gradient steps cheap).
     double
         Double-DQN targets: the online network picks the next action, the target network values it.
+    n_step
+        Bootstrap after this many steps, with their discounted rewards (1: one-step DQN).
     """
 
     shared: bool = True
@@ -65,6 +68,7 @@ class DQNSettings:
     target_sync: int = 100
     updates_per_step: int = 4
     double: bool = True
+    n_step: int = 1
 
     def __post_init__(self) -> None:
         if not self.hidden or any(width < 1 for width in self.hidden):
@@ -75,6 +79,8 @@ class DQNSettings:
             raise ColearnValueError(f"gamma must be in [0, 1), got {self.gamma}")
         if not 0.0 <= self.epsilon_min <= self.epsilon_start <= 1.0 or self.epsilon_decay < 0:
             raise ColearnValueError("need 0 <= epsilon_min <= epsilon_start <= 1 and epsilon_decay >= 0")
+        if self.n_step < 1:
+            raise ColearnValueError(f"n_step must be at least 1, got {self.n_step}")
         if not self.lr > 0:
             raise ColearnValueError(f"lr must be positive, got {self.lr}")
 
@@ -159,21 +165,25 @@ class ReplayBuffer:
         self.rewards = np.zeros(capacity, dtype=np.float32)
         self.next_states = np.zeros((capacity, *state_shape), dtype=np.float32)
         self.dones = np.zeros(capacity, dtype=np.float32)
+        self.discounts = np.zeros(capacity, dtype=np.float32)
         self._next = 0
         self._size = 0
 
     def __len__(self) -> int:
         return self._size
 
-    def add(self, state: np.ndarray, action: int, reward: float, next_state: np.ndarray, done: bool) -> None:
+    def add(
+        self, state: np.ndarray, action: int, reward: float, next_state: np.ndarray, done: bool, discount: float
+    ) -> None:
         """Store one transition, overwriting the oldest once full.
 
-        ``done`` means a true terminal state (the goal reached), with no bootstrapping; an
-        episode cut at its horizon is not done.
+        ``reward`` is the (discounted) reward up to ``next_state`` and ``discount`` the factor
+        of the value bootstrapped there; ``done`` means a true terminal state (the goal
+        reached), with no bootstrapping; an episode cut at its horizon is not done.
         """
         i = self._next
         self.states[i], self.actions[i], self.rewards[i] = state, action, reward
-        self.next_states[i], self.dones[i] = next_state, float(done)
+        self.next_states[i], self.dones[i], self.discounts[i] = next_state, float(done), discount
         self._next = (i + 1) % self.capacity
         self._size = min(self._size + 1, self.capacity)
 
@@ -181,7 +191,8 @@ class ReplayBuffer:
         """A batch (with replacement when the buffer is smaller than the batch)."""
         idx = self.rng.integers(0, self._size, size=batch_size)
         return tuple(
-            torch.from_numpy(a[idx]) for a in (self.states, self.actions, self.rewards, self.next_states, self.dones)
+            torch.from_numpy(a[idx])
+            for a in (self.states, self.actions, self.rewards, self.next_states, self.dones, self.discounts)
         )
 
 
@@ -216,6 +227,7 @@ class DQNAgent:
             self.settings.replay_size, (learners, features), np.random.default_rng([seed % 2**63, 0x4E9])
         )
         self.gradient_steps = 0
+        self._pending: deque[tuple[np.ndarray, int, float]] = deque()
 
     def q_values(self, state: np.ndarray) -> np.ndarray:
         """The online network's Q-values for one state."""
@@ -229,9 +241,35 @@ class DQNAgent:
             return int(self.rng.integers(self.actions))
         return int(np.argmax(self.q_values(state)))
 
-    def remember(self, state: np.ndarray, action: int, reward: float, next_state: np.ndarray, done: bool) -> None:
-        """Add a transition to the replay buffer."""
-        self.replay.add(state, action, reward, next_state, done)
+    def remember(
+        self,
+        state: np.ndarray,
+        action: int,
+        reward: float,
+        next_state: np.ndarray,
+        done: bool,
+        truncated: bool = False,
+    ) -> None:
+        """Record one step; n-step transitions go to the replay buffer as they complete.
+
+        ``done``: the goal was reached (nothing is bootstrapped past it); ``truncated``: the
+        episode was cut (the pending steps bootstrap from ``next_state``). Either ends the
+        episode's pending steps.
+        """
+        self._pending.append((np.asarray(state, dtype=np.float32), action, reward))
+        if len(self._pending) == self.settings.n_step:
+            self._emit(next_state, done)
+        if done or truncated:
+            while self._pending:
+                self._emit(next_state, done)
+
+    def _emit(self, next_state: np.ndarray, done: bool) -> None:
+        """Store the oldest pending step with its discounted rewards up to ``next_state``."""
+        gamma = self.settings.gamma
+        state, action, _ = self._pending[0]
+        ret = sum(gamma**k * r for k, (_, _, r) in enumerate(self._pending))
+        self.replay.add(state, action, float(ret), next_state, done, gamma ** len(self._pending))
+        self._pending.popleft()
 
     def learn(self) -> float | None:
         """``updates_per_step`` gradient steps on replayed batches; the mean Huber loss.
@@ -250,7 +288,7 @@ class DQNAgent:
     def _update(self) -> float:
         """One gradient step on a replayed batch; the target network is synced on schedule."""
         settings = self.settings
-        states, actions, rewards, next_states, dones = self.replay.sample(settings.batch_size)
+        states, actions, rewards, next_states, dones, discounts = self.replay.sample(settings.batch_size)
         with torch.no_grad():
             next_target = self.target(next_states)
             if settings.double:
@@ -258,7 +296,7 @@ class DQNAgent:
                 next_value = next_target.gather(1, best).squeeze(1)
             else:
                 next_value = next_target.max(dim=1).values
-            target = rewards + settings.gamma * (1.0 - dones) * next_value
+            target = rewards + discounts * (1.0 - dones) * next_value
         predicted = self.online(states).gather(1, actions[:, None]).squeeze(1)
         loss = nn.functional.smooth_l1_loss(predicted, target)
         self.optimizer.zero_grad(set_to_none=True)

@@ -143,7 +143,7 @@ def train_selector(
         while True:
             action = agent.act(state, epsilon)
             step = env.step(action)
-            agent.remember(state, action, step.reward, step.state, step.done)
+            agent.remember(state, action, step.reward, step.state, step.done, step.truncated)
             loss = agent.learn()
             if loss is not None:
                 losses.append(loss)
