@@ -56,10 +56,18 @@ def test_parse_params() -> None:
         parse_params(["novalue"])
 
 
-def test_every_registered_strategy_builds_with_defaults() -> None:
+#: Strategies with a required parameter, and the one-line error that says what to pass.
+REQUIRED = {"rl": "needs a trained policy: pass --selector-policy FILE"}
+
+
+def test_every_registered_strategy_builds_with_defaults_or_says_what_it_needs() -> None:
     assert "round-robin" in STRATEGIES
     for name in STRATEGIES:
-        assert make_strategy(name).name == name
+        if name in REQUIRED:
+            with pytest.raises(ColearnValueError, match=REQUIRED[name]):
+                make_strategy(name)
+        else:
+            assert make_strategy(name).name == name
 
 
 def test_round_robin_takes_no_parameters() -> None:

@@ -97,6 +97,7 @@ def run_command(
     """Run a whole collective learning experiment on one machine and write its results."""
     from colearn_chain.plots import plot_accuracy, plot_votes
     from colearn_chain.simulation import load_config, make_settings, prepare_simulation
+    from colearn_chain.strategies import make_strategy
     from colearn_chain.strategies.settings import parse_params
     from colearn_chain.weights.store import LocalDirectoryStore
 
@@ -113,6 +114,7 @@ def run_command(
         task=task, learner=learner, data=data, strategy=strategy, rpc=rpc,
         strategy_params=params or None,
     )  # fmt: skip
+    make_strategy(settings.strategy, settings.strategy_params)  # a bad strategy fails before any work
     out_dir = prepare_out_dir(out)
     store = LocalDirectoryStore(out_dir / "store")
     started = time.monotonic()

@@ -113,8 +113,8 @@ def serve_command(
     """Nominate every round's proposer of a deployed experiment until it finishes."""
     from colearn_chain.chain import CollectiveLearningClient, connect
     from colearn_chain.chain.accounts import load_keystore
+    from colearn_chain.selector_service import Nomination, serve_selector
     from colearn_chain.strategies.rl.policy import SelectorPolicy
-    from colearn_chain.strategies.rl.serve import Nomination, serve_selector
     from colearn_chain.weights.store import LocalDirectoryStore
 
     if poll <= 0:

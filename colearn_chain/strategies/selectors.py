@@ -21,6 +21,11 @@ if TYPE_CHECKING:
     from colearn_chain.strategies.rl.policy import SelectorPolicy
 
 
+_NEEDS_POLICY = (
+    "strategy 'rl' needs a trained policy: pass --selector-policy FILE "
+    "(train one with `colearn-chain selector train --out policy.onnx`)"
+)
+
 class _Selector(ProposalStrategy):
     """A strategy that picks the proposer; the proposer's own training is the proposal."""
 
@@ -99,21 +104,17 @@ class RLSelector(_Selector):
     def from_params(cls, params: Mapping[str, Any]) -> RLSelector:
         """The RL selector from user parameters; a given policy file is loaded (and checked) now."""
         settings = settings_from_params(RLSettings, params, cls.name)
-        policy = None
-        if settings.policy is not None:
-            from colearn_chain.strategies.rl.policy import SelectorPolicy
+        if settings.policy is None:
+            raise ColearnValueError(_NEEDS_POLICY)
+        from colearn_chain.strategies.rl.policy import SelectorPolicy
 
-            policy = SelectorPolicy.load(settings.policy)
-        return cls(settings, policy)
+        return cls(settings, SelectorPolicy.load(settings.policy))
 
     def nominate(self, context: RoundContext) -> int:
         from colearn_chain.strategies.rl.state import rounds_from_records
 
         if self.policy is None:
-            raise ColearnValueError(
-                "strategy 'rl' needs a trained policy: pass --selector-policy FILE "
-                "(train one with `colearn-chain selector train --out policy.onnx`)"
-            )
+            raise ColearnValueError(_NEEDS_POLICY)
         self.policy.check_learners(len(context.learners))
         rounds = rounds_from_records(context.history, context.learner_ids)
         state = self.policy.observe(rounds, context.round, context.store.get)

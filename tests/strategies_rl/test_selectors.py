@@ -30,7 +30,9 @@ def _context(round_index: int, learners: int = 5, seed: int = 0) -> RoundContext
 
 def test_both_selectors_are_registered_and_nominate() -> None:
     assert {"random", "rl"} <= set(STRATEGIES)
-    assert make_strategy("random").nominates and make_strategy("rl").nominates
+    assert make_strategy("random").nominates and RLSelector.nominates
+    with pytest.raises(ColearnValueError, match="needs a trained policy"):
+        make_strategy("rl")  # refused at start-up, not at the first nomination
     with pytest.raises(ColearnValueError, match="random, rl, round-robin"):
         make_strategy("rl-selector")
 
