@@ -138,30 +138,46 @@ def partition_dominant(
         affordable = int(len(pools[label]) / (dominant.count(label) * dominant_fraction))
         if affordable < size:
             size, bottleneck = affordable, dominant.index(label)
-    if size < min_size:
+    # Minority samples are drawn at random, so the last learners may find only their own class
+    # left: then the shards shrink by one sample and the draw is made again (from the same seed,
+    # so still deterministic), until it fits or the shards would be too small. The first draw
+    # continues the stream above, so splits that fit the first time are unchanged.
+    draw_rng = rng
+    while size >= min_size:
+        shards = _draw_dominant_shards(pools, dominant, classes, size, dominant_fraction, draw_rng)
+        if shards is not None:
+            break
+        bottleneck, size, draw_rng = count - 1, size - 1, make_rng(seed, 0xD1, size)
+    else:
         raise _too_small(bottleneck, count, size, min_size)
-    n_major = round(size * dominant_fraction)
-
-    shards: list[list[int]] = []
-    for learner in range(count):
-        own = dominant[learner]
-        take = pools[own][:n_major]
-        pools[own] = pools[own][n_major:]
-        shards.append(list(take))
-    for learner in range(count):
-        own = dominant[learner]
-        others = [int(c) for c in classes if int(c) != own]
-        needed = size - n_major
-        # Draw the minority samples class by class, uniformly, from what is left.
-        picked: list[int] = []
-        while len(picked) < needed:
-            available = [c for c in others if pools[c]]
-            if not available:
-                raise _too_small(learner, count, n_major + len(picked), size)
-            label = available[int(rng.integers(len(available)))]
-            picked.append(pools[label].pop())
-        shards[learner].extend(picked)
     return [np.sort(np.asarray(shard, dtype=np.int64)) for shard in shards]
+
+
+def _draw_dominant_shards(
+    pools: dict[int, list[int]],
+    dominant: list[int],
+    classes: np.ndarray,
+    size: int,
+    dominant_fraction: float,
+    rng: np.random.Generator,
+) -> list[list[int]] | None:
+    """Each learner's ``size`` samples, ``dominant_fraction`` of its own class, the rest drawn
+    uniformly from what the other classes have left; None if the draw runs dry."""
+    left = {label: list(pool) for label, pool in pools.items()}
+    n_major = round(size * dominant_fraction)
+    shards: list[list[int]] = []
+    for own in dominant:
+        shards.append(left[own][:n_major])
+        left[own] = left[own][n_major:]
+    for learner, own in enumerate(dominant):
+        others = [int(c) for c in classes if int(c) != own]
+        while len(shards[learner]) < size:
+            available = [c for c in others if left[c]]
+            if not available:
+                return None
+            label = available[int(rng.integers(len(available)))]
+            shards[learner].append(left[label].pop())
+    return shards
 
 
 @dataclass(frozen=True)

@@ -183,3 +183,17 @@ def test_spec_apply_matches_the_functions() -> None:
     ]:
         applied = spec.apply(LABELS, 4, 9)
         assert all(np.array_equal(a, b) for a, b in zip(applied, direct, strict=True))
+
+
+def test_dominant_split_never_runs_dry_on_digits() -> None:
+    """Seeds whose random minority draw used to leave a learner only its own class (e.g. 49)."""
+    from learners.tasks import get_task
+
+    pool, _ = get_task("digits-mlp").split(0)
+    for seed in (49, 117, 139, 181, 2**32 + 48):
+        shards = partition_dominant(pool.y, 10, seed)
+        assert len(shards) == 10
+        merged = np.concatenate(shards)
+        assert len(merged) == len(set(merged.tolist()))
+        for index, shard in enumerate(shards):
+            assert abs(np.mean(pool.y[shard] == index % 10) - 0.8) < 0.02
