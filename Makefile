@@ -30,6 +30,7 @@ slither:
 lint:
 	$(PYTHON) -m ruff check colearn_chain learners tests benchmarks
 	$(PYTHON) -m mypy colearn_chain learners
+	$(PYTHON) -m mypy --explicit-package-bases tests benchmarks
 
 test: install-test slither lint
 	$(PYTHON) -m pytest -n 2 --dist loadgroup -p no:cacheprovider

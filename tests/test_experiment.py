@@ -21,7 +21,7 @@ SMALL = {"learners": 3, "rounds": 3, "seed": 3, "centralized_epochs": 2}
 
 @pytest.fixture(scope="module")
 def chain_and_memory() -> tuple[ExperimentResult, ExperimentResult]:
-    settings = make_settings(**SMALL)
+    settings = make_settings(SMALL)
     on_chain = run_simulation(settings, InMemoryStore(), "chain", with_centralized=False)
     in_memory = run_simulation(settings, InMemoryStore(), "memory", with_centralized=False)
     return on_chain, in_memory
@@ -56,7 +56,7 @@ def test_records_follow_round_robin_and_the_tally(chain_and_memory: tuple[Experi
 
 
 def test_every_proposal_is_in_the_store_under_its_hash() -> None:
-    settings = make_settings(**SMALL)
+    settings = make_settings(SMALL)
     store = InMemoryStore()
     result = run_simulation(settings, store, "chain", with_centralized=False)
     for record in result.rounds:
@@ -87,7 +87,7 @@ class _WrongShapeStrategy(ProposalStrategy):
 def test_invalid_proposals_are_rejected_with_a_reason_and_the_experiment_carries_on(
     strategy: ProposalStrategy,
 ) -> None:
-    settings = make_settings(**SMALL)
+    settings = make_settings(SMALL)
     learners, evaluate, _ = build_learners(settings)
     store = InMemoryStore()
     initial = publish_initial_model(learners, store)
@@ -102,7 +102,7 @@ def test_invalid_proposals_are_rejected_with_a_reason_and_the_experiment_carries
 
 
 def test_a_missing_blob_is_a_reject_not_a_crash() -> None:
-    settings = make_settings(**SMALL)
+    settings = make_settings(SMALL)
     learners, _, _ = build_learners(settings)
     decision = decide_vote(learners[0], InMemoryStore(), "ab" * 32)
     assert decision.approve is False

@@ -21,7 +21,7 @@ class ContractRevert(ColearnError):
     Attributes
     ----------
     error_name:
-        The Solidity error's name (``"Panic"``/``"Error"``/``"Unknown"`` for non-custom reverts).
+        The Solidity error's name (``"UnknownRevert"`` for a revert that is not a custom error).
     fields:
         The error's decoded fields, in snake_case.
     data:
@@ -30,6 +30,10 @@ class ContractRevert(ColearnError):
 
     error_name: ClassVar[str] = "Unknown"
     field_names: ClassVar[tuple[str, ...]] = ()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.error_name = cls.__name__
 
     def __init__(self, data: bytes = b"", **fields: Any) -> None:
         self.data = data
@@ -40,33 +44,155 @@ class ContractRevert(ColearnError):
         super().__init__(f"{self.error_name}({shown})")
 
 
-def _define(name: str, *field_names: str, doc: str) -> type[ContractRevert]:
-    return type(name, (ContractRevert,), {"error_name": name, "field_names": field_names, "__doc__": doc})
+# The contract's errors, in PROTOCOL.md's order, as real classes (importable, catchable, typed);
+# a test compares their names and fields with the artifact's ABI.
 
 
-# The contract's errors, in PROTOCOL.md's order. Each is a real class (importable, catchable,
-# typed for readers) rather than something made on the fly from the ABI, so that a renamed
-# error in the Solidity source fails the test that compares these names with the artifact.
-NoLearners = _define("NoLearners", doc="The constructor was given no learners.")
-DuplicateLearner = _define("DuplicateLearner", "learner", doc="A learner is listed twice.")
-ZeroAddress = _define("ZeroAddress", doc="The learner list holds the zero address.")
-ThresholdOutOfRange = _define("ThresholdOutOfRange", "threshold_bps", doc="Threshold not in 1..10000.")
-EmptyWeights = _define("EmptyWeights", doc="A weights hash is zero.")
-ExperimentFinished = _define("ExperimentFinished", "max_rounds", doc="All rounds have ended.")
-WrongRound = _define("WrongRound", "current", "given", doc="The call named another round.")
-NotProposer = _define("NotProposer", "sender", "proposer", doc="The sender is not the round's proposer.")
-AlreadyProposed = _define("AlreadyProposed", "round", doc="The round already has its proposal.")
-ProposalWindowClosed = _define("ProposalWindowClosed", "round", "last_block", doc="Too late to propose.")
-NotLearner = _define("NotLearner", "account", doc="The account is not a registered learner.")
-AlreadyContributed = _define("AlreadyContributed", "round", "learner", doc="Already contributed.")
-NoProposal = _define("NoProposal", "round", doc="The round has no proposal yet.")
-ProposerCannotVote = _define("ProposerCannotVote", "proposer", doc="The proposer cannot vote.")
-AlreadyVoted = _define("AlreadyVoted", "round", "voter", doc="The voter already voted.")
-VotingClosed = _define("VotingClosed", "round", "last_block", doc="Too late to vote.")
-VotingOpen = _define("VotingOpen", "round", "last_block", doc="Too early to finalize.")
-ProposalWindowOpen = _define("ProposalWindowOpen", "round", "last_block", doc="Too early to skip.")
-NotSelector = _define("NotSelector", "sender", doc="The sender is not the selector.")
-AlreadyNominated = _define("AlreadyNominated", "round", "proposer", doc="Already nominated.")
+class NoLearners(ContractRevert):
+    """The constructor was given no learners."""
+
+    field_names = ()
+
+
+class DuplicateLearner(ContractRevert):
+    """A learner is listed twice."""
+
+    field_names = ('learner',)
+    learner: str
+
+
+class ZeroAddress(ContractRevert):
+    """The learner list holds the zero address."""
+
+    field_names = ()
+
+
+class ThresholdOutOfRange(ContractRevert):
+    """Threshold not in 1..10000."""
+
+    field_names = ('threshold_bps',)
+    threshold_bps: int
+
+
+class EmptyWeights(ContractRevert):
+    """A weights hash is zero."""
+
+    field_names = ()
+
+
+class ExperimentFinished(ContractRevert):
+    """All rounds have ended."""
+
+    field_names = ('max_rounds',)
+    max_rounds: int
+
+
+class WrongRound(ContractRevert):
+    """The call named another round than the one in progress."""
+
+    field_names = ('current', 'given')
+    current: int
+    given: int
+
+
+class NotProposer(ContractRevert):
+    """The sender is not the round's proposer (zero address: none nominated)."""
+
+    field_names = ('sender', 'proposer')
+    sender: str
+    proposer: str
+
+
+class AlreadyProposed(ContractRevert):
+    """The round already has its proposal."""
+
+    field_names = ('round',)
+    round: int
+
+
+class ProposalWindowClosed(ContractRevert):
+    """Too late to propose: the window ended with ``last_block``."""
+
+    field_names = ('round', 'last_block')
+    round: int
+    last_block: int
+
+
+class NotLearner(ContractRevert):
+    """The account is not a registered learner."""
+
+    field_names = ('account',)
+    account: str
+
+
+class AlreadyContributed(ContractRevert):
+    """The learner already contributed to this round."""
+
+    field_names = ('round', 'learner')
+    round: int
+    learner: str
+
+
+class NoProposal(ContractRevert):
+    """The round has no proposal yet."""
+
+    field_names = ('round',)
+    round: int
+
+
+class ProposerCannotVote(ContractRevert):
+    """The proposer cannot vote on its own proposal."""
+
+    field_names = ('proposer',)
+    proposer: str
+
+
+class AlreadyVoted(ContractRevert):
+    """The voter already voted in this round."""
+
+    field_names = ('round', 'voter')
+    round: int
+    voter: str
+
+
+class VotingClosed(ContractRevert):
+    """Too late to vote: the window ended with ``last_block``."""
+
+    field_names = ('round', 'last_block')
+    round: int
+    last_block: int
+
+
+class VotingOpen(ContractRevert):
+    """Too early to finalize: votes may come until ``last_block`` (2**64 - 1: never closes)."""
+
+    field_names = ('round', 'last_block')
+    round: int
+    last_block: int
+
+
+class ProposalWindowOpen(ContractRevert):
+    """Too early to skip: proposals may come until ``last_block`` (2**64 - 1: never closes)."""
+
+    field_names = ('round', 'last_block')
+    round: int
+    last_block: int
+
+
+class NotSelector(ContractRevert):
+    """The sender is not the experiment's selector."""
+
+    field_names = ('sender',)
+    sender: str
+
+
+class AlreadyNominated(ContractRevert):
+    """The selector already nominated ``proposer`` for this round."""
+
+    field_names = ('round', 'proposer')
+    round: int
+    proposer: str
+
 
 ERROR_CLASSES: dict[str, type[ContractRevert]] = {
     cls.error_name: cls

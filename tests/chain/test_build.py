@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from eth_utils import keccak
+from eth_utils.crypto import keccak
 
 from colearn_chain.chain import CollectiveLearningClient, connect
 from colearn_chain.chain.artifact import default_artifact, load_artifact

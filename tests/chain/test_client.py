@@ -134,7 +134,7 @@ def test_reverts_are_typed_with_fields_on_every_backend(any_chain: Chain) -> Non
 
 def test_constructor_reverts_are_typed(any_chain: Chain) -> None:
     deployer = any_chain.dev_accounts()[0]
-    learners = [a.address for a in generated_accounts(2, seed=5)]
+    learners: list[str] = [a.address for a in generated_accounts(2, seed=5)]
     cases: list[tuple[list[str], dict[str, object], type[ce.ContractRevert]]] = [
         ([], {}, ce.NoLearners),
         ([learners[0], learners[0]], {}, ce.DuplicateLearner),
@@ -263,7 +263,7 @@ def test_event_history_is_indexed_incrementally(any_chain: Chain) -> None:
         read.append((first, last))
         return original(address, first, last)
 
-    any_chain.backend.logs = recording  # type: ignore[method-assign]
+    any_chain.backend.logs = recording  # type: ignore[method-assign, assignment]
     first = client.events()
     client.propose(learners[0], 0, W1)
     second = client.events()

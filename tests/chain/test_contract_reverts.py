@@ -4,63 +4,17 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from eth_account.signers.local import LocalAccount
 
-from colearn_chain.chain import Chain, CollectiveLearningClient
+from colearn_chain.chain import CollectiveLearningClient
 from colearn_chain.chain import contract_errors as ce
 
+from .contract_setup import INITIAL, Setup, reverts
 from .protocol_model import ZERO_ADDRESS, ZERO_HASH, Config, ModelRevert, ProtocolModel
 
-INITIAL = bytes([1]) * 32
 W1, W2 = bytes([0x11]) * 32, bytes([0x22]) * 32
-
-
-@dataclass
-class Setup:
-    """A chain and its roles: the deployer, six would-be learners, an outsider, a selector."""
-
-    chain: Chain
-    deployer: LocalAccount
-    people: list[LocalAccount]
-    outsider: LocalAccount
-    selector: LocalAccount
-
-    def deploy(self, n: int = 3, **settings: Any) -> tuple[CollectiveLearningClient, list[Any]]:
-        """Deploy with the first ``n`` people as learners; return the client and them."""
-        learners = self.people[:n]
-        settings.setdefault("initial_model", INITIAL)
-        client = CollectiveLearningClient.deploy(
-            self.chain, self.deployer, [a.address for a in learners], **settings
-        )
-        return client, learners
-
-    def past(self, last_block: int) -> None:
-        """Mine so that the next transaction executes in block ``last_block + 1``."""
-        gap = last_block - self.chain.block_number()
-        if gap > 0:
-            self.chain.mine(gap)
-
-
-@pytest.fixture
-def setup(chain: Chain) -> Setup:
-    accounts = chain.dev_accounts()
-    return Setup(chain, accounts[0], accounts[1:7], accounts[7], accounts[8])
-
-
-def reverts(error: type[ce.ContractRevert], call: Callable[[], object], **fields: Any) -> None:
-    """Assert that ``call`` raises exactly ``error`` carrying exactly ``fields``."""
-    with pytest.raises(ce.ContractRevert) as info:
-        call()
-    exc = info.value
-    assert type(exc) is error, f"expected {error.error_name}, got {exc!r}"
-    assert exc.error_name == error.error_name
-    assert exc.fields == fields
-    for name, value in fields.items():
-        assert getattr(exc, name) == value
 
 
 # --------------------------------------------------------------------------------------------

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
 from typing import Any
 
 import pytest
-from eth_account.signers.local import LocalAccount
 
-from colearn_chain.chain import Chain, CollectiveLearningClient, RoundStatus
+from colearn_chain.chain import RoundStatus
 from colearn_chain.chain import contract_errors as ce
 from colearn_chain.chain import events as ev
 
+from .contract_setup import INITIAL, Setup, reverts
 from .protocol_model import (
     NO_DEADLINE,
     ZERO_ADDRESS,
@@ -27,64 +26,17 @@ from .protocol_model import (
     event_key,
 )
 
-INITIAL = bytes([1]) * 32
 W1, W2, W3 = (bytes([i]) * 32 for i in (0x11, 0x22, 0x33))
 MANIFEST = bytes([0x4D]) * 32
-_WHERE = {"block_number", "log_index", "tx_hash"}
-
-
-@dataclass
-class Setup:
-    """A chain and its roles: the deployer, six would-be learners, an outsider, a selector."""
-
-    chain: Chain
-    deployer: LocalAccount
-    people: list[LocalAccount]
-    outsider: LocalAccount
-    selector: LocalAccount
-
-    def deploy(self, n: int = 3, **settings: Any) -> tuple[CollectiveLearningClient, list[Any]]:
-        """Deploy with the first ``n`` people as learners; return the client and them."""
-        learners = self.people[:n]
-        settings.setdefault("initial_model", INITIAL)
-        client = CollectiveLearningClient.deploy(
-            self.chain, self.deployer, [a.address for a in learners], **settings
-        )
-        return client, learners
-
-    def next_tx_in(self, block: int) -> None:
-        """Mine so that the next transaction executes in ``block`` (each one mines its own)."""
-        gap = block - self.chain.block_number() - 1
-        if gap < 0:
-            raise AssertionError(f"block {block} is already past: the test is mis-timed")
-        if gap:
-            self.chain.mine(gap)
-
-
-@pytest.fixture
-def setup(chain: Chain) -> Setup:
-    accounts = chain.dev_accounts()
-    return Setup(chain, accounts[0], accounts[1:7], accounts[7], accounts[8])
 
 
 def keys(events: list[ev.Event]) -> list[tuple[str, dict[str, Any]]]:
     """Contract events as ``(name, fields)`` without where they happened, like :func:`event_key`."""
-    return [
-        (type(e).__name__, {f.name: getattr(e, f.name) for f in fields(e) if f.name not in _WHERE})
-        for e in events
-    ]
+    return [(type(e).__name__, ev.event_fields(e)) for e in events]
 
 
 def expected(*events: ModelEvent) -> list[tuple[str, dict[str, Any]]]:
     return [event_key(e) for e in events]
-
-
-def reverts(error: type[ce.ContractRevert], call: Any, **fields: Any) -> None:
-    """Assert that ``call`` raises exactly ``error`` carrying exactly ``fields``."""
-    with pytest.raises(ce.ContractRevert) as info:
-        call()
-    assert type(info.value) is error, f"expected {error.error_name}, got {info.value!r}"
-    assert info.value.fields == fields
 
 
 # --------------------------------------------------------------------------------------------

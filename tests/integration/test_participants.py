@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -72,7 +73,7 @@ class Experiment:
         info = Deployment.load(self.deployment)
         return CollectiveLearningClient.at(connect(self.node.url), info.contract, info.deployment_block)
 
-    def audit(self, *extra: str) -> tuple[int, dict[str, object]]:
+    def audit(self, *extra: str) -> tuple[int, dict[str, Any]]:
         command = [
             sys.executable, "-m", "colearn_chain.cli.main", "audit",
             "--deployment", str(self.deployment), "--format", "json", *extra,
@@ -129,8 +130,8 @@ def deploy(tmp_path: Path) -> Iterator[Callable[..., Experiment]]:
         experiment.stop()
 
 
-def _voters_are_unique(report: dict[str, object]) -> None:
-    for record in report["rounds"]:  # type: ignore[attr-defined]
+def _voters_are_unique(report: dict[str, Any]) -> None:
+    for record in report["rounds"]:
         voters = [v["voter"] for v in record["votes"]]
         assert len(voters) == len(set(voters)), f"round {record['round']} has a double vote"
 
@@ -143,8 +144,8 @@ def test_three_learner_processes_finish_and_the_audit_verifies(deploy: Callable[
     code, report = experiment.audit("--verify")
     assert code == 0, report["discrepancies"]
     rounds = report["rounds"]
-    assert [r["round"] for r in rounds] == [0, 1, 2]  # type: ignore[index]
-    for record in rounds:  # type: ignore[union-attr]
+    assert [r["round"] for r in rounds] == [0, 1, 2]
+    for record in rounds:
         assert record["weights"] is not None  # no deadlines: every round was proposed...
         assert record["outcome"] in ("accepted", "rejected")
         assert len(record["votes"]) == 2  # ...and voted on by both others
@@ -187,10 +188,10 @@ def test_a_learner_that_never_starts_is_skipped_and_finalized_past(deploy: Calla
     assert experiment.wait_all() == {0: 0, 1: 0}
     code, report = experiment.audit("--verify")
     assert code == 0, report["discrepancies"]
-    by_round = {r["round"]: r for r in report["rounds"]}  # type: ignore[union-attr]
+    by_round = {r["round"]: r for r in report["rounds"]}
     assert by_round[2]["outcome"] == "skipped"  # learner 2 was round 2's proposer
     silent = Deployment.load(experiment.deployment).learners[2]
-    summary = {s["learner"]: s for s in report["learner_summaries"]}  # type: ignore[union-attr]
+    summary = {s["learner"]: s for s in report["learner_summaries"]}
     assert summary[silent]["votes_cast"] == 0
     assert summary[silent]["missed_votes"] >= 1
     for record in by_round.values():
@@ -215,8 +216,8 @@ def test_a_corrupted_blob_is_rejected_with_the_reason_and_reported(deploy: Calla
     assert experiment.wait_all() == {0: 0, 1: 0, 2: 0}
     code, report = experiment.audit("--verify")
     assert code == 1
-    first = report["rounds"][0]  # type: ignore[index]
+    first = report["rounds"][0]
     assert first["outcome"] == "rejected"
     assert all(not v["approve"] for v in first["votes"])
-    assert any(d["round"] == 0 and d["kind"] == "missing-blob" for d in report["discrepancies"])  # type: ignore[union-attr]
+    assert any(d["round"] == 0 and d["kind"] == "missing-blob" for d in report["discrepancies"])
     assert "missing or corrupt" in experiment.log(1).read_text()
