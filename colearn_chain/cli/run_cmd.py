@@ -12,10 +12,10 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.console import Console
 from rich.logging import RichHandler
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from colearn_chain.cli.app import app
+from colearn_chain.cli.progress import progress_bar
 from colearn_chain.errors import ColearnFileError, ColearnValueError
 from colearn_chain.records import ExperimentResult, RoundRecord
 
@@ -118,14 +118,7 @@ def run_command(
     out_dir = prepare_out_dir(out)
     store = LocalDirectoryStore(out_dir / "store")
     started = time.monotonic()
-    with Progress(
-        TextColumn("[bold]round[/bold]"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.description}"),
-        TimeElapsedColumn(),
-        console=console,
-    ) as progress:
+    with progress_bar("round", console) as progress:
         bar = progress.add_task("setting up learners and chain...", total=settings.rounds)
 
         def on_round(record: RoundRecord) -> None:

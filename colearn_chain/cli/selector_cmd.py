@@ -11,9 +11,9 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.logging import RichHandler
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from colearn_chain.cli.app import app
+from colearn_chain.cli.progress import progress_bar
 from colearn_chain.errors import ColearnFileError, ColearnValueError
 
 selector_app = typer.Typer(
@@ -70,14 +70,7 @@ def train_command(
     )
     console = Console(stderr=True)
     started = time.monotonic()
-    with Progress(
-        TextColumn("[bold]episode[/bold]"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.description}"),
-        TimeElapsedColumn(),
-        console=console,
-    ) as progress:
+    with progress_bar("episode", console) as progress:
         bar = progress.add_task("setting up learners...", total=episodes)
 
         def on_episode(stats: EpisodeStats) -> None:
