@@ -55,9 +55,17 @@ def test_context_is_what_the_experiment_gives_a_strategy() -> None:
     assert list(context.learner_ids) == env.learner_ids and len(context.history) == 1
 
 
-def test_unusable_seeds_are_skipped_and_bad_input_refused() -> None:
+def test_unusable_seeds_are_skipped_and_bad_input_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     env = SelectionEnvironment(EnvironmentSettings(learners=10, horizon=2))
-    seed, _ = env.reset_usable(iter([49, 50]))  # digits cannot be split dominantly with seed 49
+    reset = env.reset
+
+    def split_fails_for_49(seed: int) -> np.ndarray:
+        if seed == 49:  # stands for a seed whose data split cannot work
+            raise ColearnValueError("learner 9 of 10 would get too few samples")
+        return reset(seed)
+
+    monkeypatch.setattr(env, "reset", split_fails_for_49)
+    seed, _ = env.reset_usable(iter([49, 50]))
     assert seed == 50
     with pytest.raises(ColearnValueError, match="no seeds left"):
         env.reset_usable(iter([]))

@@ -194,9 +194,8 @@ class SelectionEnvironment:
     def reset_usable(self, seeds: Iterator[int]) -> tuple[int, np.ndarray]:
         """Reset with the first of ``seeds`` whose data split works; (that seed, the state).
 
-        The dominant-class split cannot serve every seed (on digits with 10 learners about
-        one seed in fifty leaves a learner short of minority samples); such seeds are skipped,
-        the same way in training and evaluation.
+        A data split may not be able to serve every seed (too little data for the learners);
+        such seeds are skipped, the same way in training and evaluation.
 
         Raises
         ------
