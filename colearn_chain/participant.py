@@ -128,6 +128,7 @@ class Participant:
         self.index = self.learners.index(account.address)
         self.window_proposal = client.proposal_window()
         self.window_voting = client.voting_window()
+        self.last_round = client.max_rounds() - 1  # -1: unlimited
         self._adopted: bytes | None = None
 
     # -- the loop -------------------------------------------------------------------------
@@ -162,6 +163,8 @@ class Participant:
         """Take the one action the chain's state calls for now, if any; True if one was taken."""
         self._adopt_global_model()
         round_index = self.client.current_round()
+        if 0 <= self.last_round < round_index:
+            return False  # the last round just ended: run() sees the experiment finished next
         info = self.client.round_info(round_index)
         try:
             if info.status is RoundStatus.PROPOSING:

@@ -113,12 +113,15 @@ def serve_selector(
         Called after each nomination attempt.
     """
     learners = check_selector(client, account, policy)
+    last_round = client.max_rounds() - 1  # -1: unlimited
     handled: set[int] = set()
     nominations: list[Nomination] = []
     while not client.finished():
         if should_stop is not None and should_stop():
             break
         round_index = client.current_round()
+        if 0 <= last_round < round_index:
+            break  # the last round ended between the two reads: there is nothing left to nominate
         if round_index not in handled:
             handled.add(round_index)
             if client.current_proposer() == ZERO_ADDRESS:
