@@ -20,7 +20,7 @@ from colearn_chain.experiment import Evaluator, Experiment, mean_test_score, pub
 from colearn_chain.interface import MachineLearningInterface, Weights
 from colearn_chain.ledger import ChainLedger, InMemoryLedger, Ledger, threshold_to_bps
 from colearn_chain.records import ExperimentResult, RoundRecord
-from colearn_chain.strategies import make_strategy
+from colearn_chain.strategies import ProposalStrategy, make_strategy
 from colearn_chain.weights.store import ContentStore
 
 
@@ -184,11 +184,17 @@ class Simulation:
 
 
 def prepare_simulation(
-    settings: RunSettings, store: ContentStore, ledger_kind: Literal["chain", "memory"] = "chain"
+    settings: RunSettings,
+    store: ContentStore,
+    ledger_kind: Literal["chain", "memory"] = "chain",
+    strategy: ProposalStrategy | None = None,
 ) -> Simulation:
-    """Build the learners, publish the initial model, set up the ledger and the experiment."""
+    """Build the learners, publish the initial model, set up the ledger and the experiment.
+
+    ``strategy``, if given, is the one ``settings`` describe, already built (and so checked).
+    """
     learners, evaluate, centralized = build_learners(settings)
-    strategy = make_strategy(settings.strategy, settings.strategy_params)
+    strategy = strategy or make_strategy(settings.strategy, settings.strategy_params)
     initial = publish_initial_model(learners, store)
     ledger: Ledger
     if ledger_kind == "chain":

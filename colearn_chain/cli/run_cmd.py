@@ -114,7 +114,7 @@ def run_command(
         task=task, learner=learner, data=data, strategy=strategy, rpc=rpc,
         strategy_params=params or None,
     )  # fmt: skip
-    make_strategy(settings.strategy, settings.strategy_params)  # a bad strategy fails before any work
+    strategy_object = make_strategy(settings.strategy, settings.strategy_params)  # fails before any work
     out_dir = prepare_out_dir(out)
     store = LocalDirectoryStore(out_dir / "store")
     started = time.monotonic()
@@ -127,7 +127,7 @@ def run_command(
             votes = f"{record.approvals}/{record.approvals + record.rejections}"
             progress.update(bar, advance=1, description=f"{record.round}: {outcome} {votes}{accuracy}")
 
-        simulation = prepare_simulation(settings, store, "memory" if in_memory else "chain")
+        simulation = prepare_simulation(settings, store, "memory" if in_memory else "chain", strategy_object)
         result = simulation.play(on_round)
     result.write(out_dir / "results.json")
     plot_accuracy(result, out_dir / "accuracy.png")
