@@ -38,16 +38,16 @@ from rich.console import Console
 from rich.table import Table
 
 from colearn_chain.errors import ColearnValueError
-from colearn_chain.strategies.rl.dqn import DQNSettings
-from colearn_chain.strategies.rl.environment import EnvironmentSettings, SelectionEnvironment
-from colearn_chain.strategies.rl.policy import SelectorPolicy
-from colearn_chain.strategies.rl.train import (
+from colearn_chain.selector_training.dqn import DQNSettings
+from colearn_chain.selector_training.environment import EnvironmentSettings, SelectionEnvironment
+from colearn_chain.selector_training.train import (
     EpisodeStats,
     TrainSettings,
     evaluation_seeds,
     train_selector,
     training_seeds,
 )
+from colearn_chain.strategies.rl.policy import SelectorPolicy
 from colearn_chain.strategies.selectors import RandomSelector, RLSelector
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -239,7 +239,7 @@ def get_policy(args: argparse.Namespace, environment: EnvironmentSettings, conso
     )
     result.policy.save(args.policy)
     result.write_curve(args.policy.with_name(args.policy.stem + "-learning-curve.json"))
-    from colearn_chain.strategies.rl.plots import plot_learning_curve
+    from colearn_chain.selector_training.plots import plot_learning_curve
 
     plot_learning_curve(result.episodes, args.policy.with_name(args.policy.stem + "-learning-curve.png"))
     console.print(f"trained in {time.monotonic() - started:.0f} s, written to {args.policy}")

@@ -52,10 +52,10 @@ def train_command(
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing policy file.")] = False,
 ) -> None:
     """Train the selector's DQN over simulated episodes and save its policy as ONNX."""
-    from colearn_chain.strategies.rl.dqn import DQNSettings
-    from colearn_chain.strategies.rl.environment import EnvironmentSettings
-    from colearn_chain.strategies.rl.plots import plot_learning_curve
-    from colearn_chain.strategies.rl.train import EpisodeStats, TrainSettings, train_selector
+    from colearn_chain.selector_training.dqn import DQNSettings
+    from colearn_chain.selector_training.environment import EnvironmentSettings
+    from colearn_chain.selector_training.plots import plot_learning_curve
+    from colearn_chain.selector_training.train import EpisodeStats, TrainSettings, train_selector
 
     if out.exists() and not force:
         raise ColearnFileError(f"--out {out} exists: choose a new file or pass --force")

@@ -14,8 +14,8 @@ if str(REPO) not in sys.path:  # the benchmarks are scripts beside the package, 
     sys.path.insert(0, str(REPO))
 
 from benchmarks import selector  # noqa: E402
+from colearn_chain.selector_training.train import EVALUATION_SEED_BASE  # noqa: E402
 from colearn_chain.strategies.rl.cost import communication_cost, cost_matrix  # noqa: E402
-from colearn_chain.strategies.rl.train import EVALUATION_SEED_BASE  # noqa: E402
 
 
 def test_benchmark_trains_evaluates_and_reports(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -18,8 +18,8 @@ from colearn_chain.chain.anvil import AnvilNode
 from colearn_chain.cli.main import main
 from colearn_chain.cli.selector_cmd import PASSWORD_ENV, curve_paths
 from colearn_chain.deployment import Deployment
+from colearn_chain.selector_training.dqn import QNetwork
 from colearn_chain.strategies.rl.cost import cost_matrix
-from colearn_chain.strategies.rl.dqn import QNetwork
 from colearn_chain.strategies.rl.policy import PolicyInfo, SelectorPolicy
 from colearn_chain.strategies.rl.state import StateConfig
 

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from colearn_chain.errors import ColearnValueError
-from colearn_chain.strategies.rl.dqn import DQNAgent, DQNSettings, QNetwork, ReplayBuffer
+from colearn_chain.selector_training.dqn import DQNAgent, DQNSettings, QNetwork, ReplayBuffer
 
 
 def test_epsilon_decays_by_exp_minus_002_per_episode() -> None:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from colearn_chain.errors import ColearnValueError
-from colearn_chain.strategies.rl.environment import EnvironmentSettings, SelectionEnvironment, step_reward
+from colearn_chain.selector_training.environment import EnvironmentSettings, SelectionEnvironment, step_reward
 from colearn_chain.strategies.rl.state import StateConfig, build_state, rounds_from_records
 
 

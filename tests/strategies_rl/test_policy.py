@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from colearn_chain.errors import ColearnFileError, ColearnValueError
+from colearn_chain.selector_training.dqn import QNetwork
 from colearn_chain.strategies.rl.cost import cost_matrix
-from colearn_chain.strategies.rl.dqn import QNetwork
 from colearn_chain.strategies.rl.policy import METADATA_KEY, PolicyInfo, SelectorPolicy, policy_model
 from colearn_chain.strategies.rl.state import PublicRound, StateConfig, WeightProjection, build_state
 from colearn_chain.weights.codec import encode_weights

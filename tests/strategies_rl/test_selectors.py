@@ -11,11 +11,11 @@ import pytest
 import torch
 
 from colearn_chain.errors import ColearnFileError, ColearnValueError
+from colearn_chain.selector_training.dqn import QNetwork
 from colearn_chain.simulation import make_settings, run_simulation
 from colearn_chain.strategies import STRATEGIES, make_strategy
 from colearn_chain.strategies.base import RoundContext
 from colearn_chain.strategies.rl.cost import cost_matrix
-from colearn_chain.strategies.rl.dqn import QNetwork
 from colearn_chain.strategies.rl.policy import PolicyInfo, SelectorPolicy
 from colearn_chain.strategies.rl.state import StateConfig, build_state, rounds_from_records
 from colearn_chain.strategies.selectors import RandomSelector, RLSelector

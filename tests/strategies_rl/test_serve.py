@@ -15,8 +15,8 @@ from colearn_chain.chain import events as ev
 from colearn_chain.chain.types import score_to_fixed
 from colearn_chain.errors import ColearnValueError
 from colearn_chain.selector_service import Nomination, check_selector, nominate_round, serve_selector
+from colearn_chain.selector_training.dqn import QNetwork
 from colearn_chain.strategies.rl.cost import cost_matrix
-from colearn_chain.strategies.rl.dqn import QNetwork
 from colearn_chain.strategies.rl.policy import PolicyInfo, SelectorPolicy
 from colearn_chain.strategies.rl.state import build_state, rounds_from_events
 

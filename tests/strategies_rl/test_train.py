@@ -9,11 +9,10 @@ import numpy as np
 import pytest
 
 from colearn_chain.errors import ColearnValueError
-from colearn_chain.strategies.rl.dqn import DQNSettings
-from colearn_chain.strategies.rl.environment import EnvironmentSettings
-from colearn_chain.strategies.rl.plots import moving_average, plot_learning_curve
-from colearn_chain.strategies.rl.policy import SelectorPolicy
-from colearn_chain.strategies.rl.train import (
+from colearn_chain.selector_training.dqn import DQNSettings
+from colearn_chain.selector_training.environment import EnvironmentSettings
+from colearn_chain.selector_training.plots import moving_average, plot_learning_curve
+from colearn_chain.selector_training.train import (
     EVALUATION_SEED_BASE,
     TrainingResult,
     TrainSettings,
@@ -21,6 +20,7 @@ from colearn_chain.strategies.rl.train import (
     train_selector,
     training_seeds,
 )
+from colearn_chain.strategies.rl.policy import SelectorPolicy
 
 TINY = TrainSettings(
     episodes=3,

@@ -198,7 +198,7 @@ class StateConfig:
     The state is a matrix with one row per learner, in ledger order: the learner's own
     features, then the experiment-wide ones (the same in every row), then the PCA features
     (also the same in every row). A network can then score each learner with the same
-    weights (see :class:`~colearn_chain.strategies.rl.dqn.QNetwork`).
+    weights (see :class:`~colearn_chain.selector_training.dqn.QNetwork`).
 
     Attributes
     ----------

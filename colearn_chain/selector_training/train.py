@@ -11,8 +11,8 @@ from typing import Any
 import numpy as np
 
 from colearn_chain.errors import ColearnValueError
-from colearn_chain.strategies.rl.dqn import DQNAgent, DQNSettings
-from colearn_chain.strategies.rl.environment import MAX_UNUSABLE_SEEDS, EnvironmentSettings, SelectionEnvironment
+from colearn_chain.selector_training.dqn import DQNAgent, DQNSettings
+from colearn_chain.selector_training.environment import MAX_UNUSABLE_SEEDS, EnvironmentSettings, SelectionEnvironment
 from colearn_chain.strategies.rl.policy import PolicyInfo, SelectorPolicy
 from colearn_chain.strategies.rl.state import StateConfig, WeightProjection, fit_projection, flatten_weights
 

@@ -12,7 +12,7 @@ matplotlib.use("Agg")  # files only: never needs a display
 import matplotlib.pyplot as plt
 import numpy as np
 
-from colearn_chain.strategies.rl.train import EpisodeStats
+from colearn_chain.selector_training.train import EpisodeStats
 
 
 def moving_average(values: Sequence[float], window: int) -> np.ndarray:
