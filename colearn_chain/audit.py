@@ -17,8 +17,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from colearn_chain.chain import events as ev
-from colearn_chain.chain.types import ZERO_ADDRESS, ZERO_HASH, fixed_to_score
+from colearn_chain.chain.types import fixed_to_score
 from colearn_chain.errors import ColearnError
+from colearn_chain.history import replay
 from colearn_chain.weights.store import BlobNotFound, ContentStore
 
 if TYPE_CHECKING:
@@ -30,10 +31,6 @@ AUDIT_FORMAT = 1
 
 def _hex(value: bytes) -> str:
     return "0x" + value.hex()
-
-
-def _optional_hash(value: bytes) -> str | None:
-    return None if value == ZERO_HASH else _hex(value)
 
 
 @dataclass
@@ -204,41 +201,12 @@ class AuditReport:
 def build_report(
     events: Sequence[ev.Event], contract: str, chain_id: int, initial_model: bytes
 ) -> AuditReport:
-    """Replay the events in chain order into per-round records."""
-    learners: list[str] = []
-    rounds: dict[int, AuditRound] = {}
-
-    def at(index: int) -> AuditRound:
-        return rounds.setdefault(index, AuditRound(index))
-
-    global_model = _hex(initial_model)
-    for event in events:
-        if isinstance(event, ev.LearnerRegistered):
-            learners.append(event.learner)
-        elif isinstance(event, ev.ProposerNominated):
-            at(event.round).proposer = event.proposer
-            at(event.round).nominated_by = event.selector
-        elif isinstance(event, ev.UpdateContributed):
-            at(event.round).contributions.append((event.learner, _hex(event.weights)))
-        elif isinstance(event, ev.WeightsProposed):
-            record = at(event.round)
-            record.proposer, record.weights = event.proposer, _hex(event.weights)
-            record.manifest, record.proposed_block = _optional_hash(event.manifest), event.block_number
-            record.outcome = "in progress"
-        elif isinstance(event, ev.VoteCast):
-            at(event.round).votes.append(AuditVote(event.voter, event.approve, event.score, event.block_number))
-        elif isinstance(event, ev.RoundFinalized):
-            record = at(event.round)
-            record.outcome = "accepted" if event.accepted else "rejected"
-            record.approvals, record.rejections = event.approvals, event.rejections
-            global_model = _hex(event.global_model)
-            record.global_model, record.ended_block = global_model, event.block_number
-        elif isinstance(event, ev.RoundSkipped):
-            record = at(event.round)
-            record.outcome = "skipped"
-            record.proposer = event.proposer if event.proposer != ZERO_ADDRESS else record.proposer
-            record.global_model, record.ended_block = global_model, event.block_number
-    return AuditReport(contract, chain_id, _hex(initial_model), learners, [rounds[i] for i in sorted(rounds)])
+    """Replay the events in chain order into per-round records (see :func:`colearn_chain.history.replay`)."""
+    history = replay(events, initial_model)
+    rounds = [
+        AuditRound(**{**vars(r), "votes": [AuditVote(**vars(v)) for v in r.votes]}) for r in history.rounds
+    ]
+    return AuditReport(contract, chain_id, _hex(initial_model), history.learners, rounds)
 
 
 #: Rebuilds an aggregated proposal from its manifest and the store (see strategies.manifest).

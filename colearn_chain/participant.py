@@ -24,7 +24,9 @@ from colearn_chain.chain import events as ev
 from colearn_chain.chain.backends import ChainUnavailable
 from colearn_chain.chain.types import ZERO_ADDRESS, ZERO_HASH
 from colearn_chain.errors import ColearnRuntimeError
+from colearn_chain.history import round_records
 from colearn_chain.interface import MachineLearningInterface, weights_to_onnx
+from colearn_chain.records import RoundRecord
 from colearn_chain.rounds import adopt, decide_vote
 from colearn_chain.strategies.base import ProposalStrategy, RoundContext
 from colearn_chain.weights.store import BlobNotFound, ContentStore
@@ -130,6 +132,7 @@ class Participant:
         self.window_voting = client.voting_window()
         self.last_round = client.max_rounds() - 1  # -1: unlimited
         self._adopted: bytes | None = None
+        self._history_of: tuple[int, tuple[RoundRecord, ...]] | None = None
 
     # -- the loop -------------------------------------------------------------------------
     def run(self) -> None:
@@ -253,13 +256,24 @@ class Participant:
     def _window_half_gone(self, block: int, start: int) -> bool:
         return bool(self.window_proposal) and block + 1 > start + self.window_proposal // 2
 
+    def _history(self, round_index: int) -> tuple[RoundRecord, ...]:
+        """The rounds before ``round_index`` as the chain's events tell them (read once per round).
+
+        The same records the in-process loop hands its strategy (:mod:`colearn_chain.history`),
+        so a strategy that reads history behaves the same here as in ``run``.
+        """
+        if self._history_of is None or self._history_of[0] != round_index:
+            records = round_records(self.client.events(), self.client.initial_model())
+            self._history_of = (round_index, tuple(r for r in records if r.round < round_index))
+        return self._history_of[1]
+
     def _context(self, round_index: int) -> RoundContext:
         return RoundContext(
             round=round_index,
             learners=_OnlyMine(self.index, self.learner, len(self.learners)),
             learner_ids=self.learners,
             store=self.store,
-            history=(),
+            history=self._history(round_index),
             seed=self.seed,
         )
 

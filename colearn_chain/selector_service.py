@@ -18,8 +18,9 @@ from colearn_chain.chain.client import CollectiveLearningClient
 from colearn_chain.chain.contract_errors import AlreadyNominated, AlreadyProposed, ExperimentFinished, WrongRound
 from colearn_chain.chain.types import ZERO_ADDRESS
 from colearn_chain.errors import ColearnValueError
+from colearn_chain.history import round_records
 from colearn_chain.strategies.rl.policy import SelectorPolicy
-from colearn_chain.strategies.rl.state import rounds_from_events
+from colearn_chain.strategies.rl.state import rounds_from_records
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +70,7 @@ def nominate_round(
     Losing a race (someone nominated, proposed or ended the round first) is logged and
     reported, not raised.
     """
-    rounds = rounds_from_events(client.events(), learners)
+    rounds = rounds_from_records(round_records(client.events()), learners)
     choice = policy.choose(policy.observe(rounds, round_index, fetch))
     try:
         client.nominate(account, round_index, learners[choice])

@@ -14,11 +14,12 @@ from colearn_chain.chain import ZERO_ADDRESS, Chain, CollectiveLearningClient
 from colearn_chain.chain import events as ev
 from colearn_chain.chain.types import score_to_fixed
 from colearn_chain.errors import ColearnValueError
+from colearn_chain.history import round_records
 from colearn_chain.selector_service import Nomination, check_selector, nominate_round, serve_selector
 from colearn_chain.selector_training.dqn import QNetwork
 from colearn_chain.strategies.rl.cost import cost_matrix
 from colearn_chain.strategies.rl.policy import PolicyInfo, SelectorPolicy
-from colearn_chain.strategies.rl.state import build_state, rounds_from_events
+from colearn_chain.strategies.rl.state import build_state, rounds_from_records
 
 LEARNERS = 3
 ROUNDS = 4
@@ -93,7 +94,7 @@ def test_serve_nominates_every_round_from_the_events(chain: Chain) -> None:
     addresses = client.learners()
     for nomination in nominations:
         first_block = next(e.block_number for e in nominated if e.round == nomination.round)
-        rounds = rounds_from_events([e for e in events if e.block_number < first_block], addresses)
+        rounds = rounds_from_records(round_records([e for e in events if e.block_number < first_block]), addresses)
         state = build_state(policy.info.config, rounds, nomination.round, policy.info.cost)
         assert nomination.learner == int(np.argmax(policy.q_values(state)))
 

@@ -8,6 +8,7 @@ import pytest
 from colearn_chain.chain import events as ev
 from colearn_chain.errors import ColearnValueError
 from colearn_chain.experiment import Experiment, publish_initial_model
+from colearn_chain.history import round_records
 from colearn_chain.simulation import build_chain_ledger, build_learners, make_settings
 from colearn_chain.strategies.rl.cost import cost_matrix
 from colearn_chain.strategies.rl.state import (
@@ -16,7 +17,6 @@ from colearn_chain.strategies.rl.state import (
     build_state,
     fit_projection,
     latest_scores,
-    rounds_from_events,
     rounds_from_records,
 )
 from colearn_chain.strategies.selectors import RandomSelector
@@ -115,7 +115,7 @@ def test_events_of_a_skipped_round_and_a_round_in_progress() -> None:
         _event(ev.RoundSkipped, 9, round=1, proposer=ids[2]),
         _event(ev.WeightsProposed, 10, round=2, proposer=ids[0], weights=model, manifest=b"\0" * 32),
     ]
-    rounds = rounds_from_events(events, ids)
+    rounds = rounds_from_records(round_records(events), ids)
     assert rounds == [
         PublicRound(0, 1, True, {0: 1.25, 2: -0.5}, model.hex()),
         PublicRound(1, 2, False, {}, model.hex()),
@@ -133,7 +133,7 @@ def test_records_and_chain_events_give_the_same_state() -> None:
     experiment.run(3)
 
     from_records = rounds_from_records(experiment.history, ledger.learner_ids)
-    from_events = rounds_from_events(ledger.client.events(), ledger.client.learners())
+    from_events = rounds_from_records(round_records(ledger.client.events()), ledger.client.learners())
     assert from_records == from_events
     assert [r.proposer for r in from_records] == [ledger.learner_ids.index(r.proposer) for r in experiment.history]
     assert all(len(r.scores) == 2 for r in from_records)

@@ -2,7 +2,8 @@
 
 Homogeneous Learning's published code fed the DQN a PCA of every node's weights, in which
 nine of ten rows were identical at every step. This state is built instead from the public
-record of the experiment, the same on a chain (events) as in a simulation (round records):
+record of the experiment, the same on a chain as in a simulation: round records, which a chain's
+events give through :func:`colearn_chain.history.round_records`:
 
 per learner, in ledger order
     its latest vote score of the current global model (relative to the others), how many
@@ -30,8 +31,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from colearn_chain.chain import events as ev
-from colearn_chain.chain.types import fixed_to_score
 from colearn_chain.errors import ColearnValueError
 from colearn_chain.records import RoundRecord
 from colearn_chain.weights.codec import decode_weights
@@ -82,7 +81,7 @@ def _digest(value: bytes | str | None) -> str | None:
 
 
 def rounds_from_records(records: Iterable[RoundRecord], learner_ids: Sequence[str]) -> list[PublicRound]:
-    """The simulation's round records as public rounds (what :class:`RoundContext` carries)."""
+    """Round records (a simulation's, or a chain's: :func:`colearn_chain.history.round_records`) as public rounds."""
     index = _index(learner_ids)
     rounds = []
     for record in records:
@@ -97,34 +96,6 @@ def rounds_from_records(records: Iterable[RoundRecord], learner_ids: Sequence[st
             )
         )
     return rounds
-
-
-def rounds_from_events(events: Iterable[ev.Event], learner_ids: Sequence[str]) -> list[PublicRound]:
-    """The ended rounds of a contract's event history, oldest first.
-
-    Reads ``WeightsProposed`` (the proposer), ``VoteCast`` (the scores, fixed point with 6
-    decimals), ``RoundFinalized`` (the outcome and the global model) and ``RoundSkipped``
-    (a round whose nominee never proposed, counted as not accepted). A round still in
-    progress is left out: its outcome is not public yet.
-    """
-    index = _index(learner_ids)
-    proposers: dict[int, int | None] = {}
-    scores: dict[int, dict[int, float]] = {}
-    ended: list[PublicRound] = []
-    model: str | None = None
-    for event in events:
-        if isinstance(event, ev.WeightsProposed):
-            proposers[event.round] = index.get(event.proposer.lower())
-        elif isinstance(event, ev.VoteCast) and event.voter.lower() in index:
-            scores.setdefault(event.round, {})[index[event.voter.lower()]] = fixed_to_score(event.score)
-        elif isinstance(event, ev.RoundFinalized):
-            model = _digest(event.global_model)
-            ended.append(
-                PublicRound(event.round, proposers.get(event.round), event.accepted, scores.get(event.round, {}), model)
-            )
-        elif isinstance(event, ev.RoundSkipped):
-            ended.append(PublicRound(event.round, index.get(event.proposer.lower()), False, {}, model))
-    return ended
 
 
 @dataclass(frozen=True)
@@ -273,7 +244,7 @@ def build_state(
     config
         The state's shape.
     rounds
-        The ended rounds, oldest first (:func:`rounds_from_records` or :func:`rounds_from_events`).
+        The ended rounds, oldest first (:func:`rounds_from_records`).
     round_index
         The round to nominate for.
     cost
