@@ -328,22 +328,9 @@ def model_scorer(data_file: Path, learner: dict[str, Any] | None) -> Callable[[b
     Needs a built-in task (the deployment's ``learner`` description): a user's own factory has
     no model the auditor could rebuild.
     """
-    from colearn_chain.errors import ColearnValueError
-    from colearn_chain.interface import Weights
     from colearn_chain.learner_spec import LearnerSpec
-    from learners.data import load_data_file
-    from learners.tasks import get_task
 
-    spec = LearnerSpec.from_json(dict(learner or {}))
-    if spec.task is None:
-        raise ColearnValueError("--evaluate needs a built-in task: a user's learner factory has no public model")
-    task = get_task(spec.task)
-    data = load_data_file(data_file)
-
-    def score(blob: bytes) -> float:
-        return task.evaluate(Weights(weights=blob), data)
-
-    return score
+    return LearnerSpec.from_json(dict(learner or {})).source().file_scorer(data_file)
 
 
 def audit_contract(

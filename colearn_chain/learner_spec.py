@@ -13,6 +13,7 @@ from typing import Any
 
 from colearn_chain.errors import ColearnValueError
 from colearn_chain.interface import MachineLearningInterface
+from colearn_chain.plugins import LearnerSource, learner_source
 
 
 @dataclass(frozen=True)
@@ -49,38 +50,11 @@ class LearnerSpec:
         """
         if not 0 <= index < self.count:
             raise ColearnValueError(f"learner index {index} is out of range for {self.count} learners")
-        if self.factory is not None:
-            if data_file is not None:
-                raise ColearnValueError("--data does not apply to a user's learner factory: it loads its own data")
-            from learners.plugin import make_user_learner
-
-            return make_user_learner(self.factory, index, self.count, self.seed)
-        from learners.tasks import get_task
-
-        assert self.task is not None
-        task = get_task(self.task)
+        source = self.source()
         if data_file is not None:
-            return _learner_on_own_data(task, data_file, index, self.seed)
-        from learners.partition import parse_partition
+            return source.learner_on_file(data_file, index, self.seed)
+        return source.make_learner(index, self.count, self.seed, partition=partition)
 
-        return task.make_learner(index, self.count, self.seed, partition=parse_partition(partition))
-
-
-def _learner_on_own_data(task: Any, path: Path, index: int, seed: int) -> MachineLearningInterface:
-    """The task's model (same initial weights as everyone's) on a participant's private file."""
-    from learners.data import load_data_file, split_holdout
-
-    data = load_data_file(path)
-    reference = task.load()
-    if data.feature_shape != reference.feature_shape or data.num_classes > reference.num_classes:
-        raise ColearnValueError(
-            f"{path}: {data.feature_shape} features and {data.num_classes} classes do not fit task "
-            f"{task.name} ({reference.feature_shape} features, {reference.num_classes} classes)"
-        )
-    rest, test = split_holdout(data, task.test_fraction, seed + index)
-    train, vote = split_holdout(rest, task.vote_fraction / (1 - task.test_fraction), seed + index + 1)
-    name = f"{task.name} learner {index} on {path.name}"
-    learner: MachineLearningInterface = task.learner_on(
-        train, vote, test, seed=seed, learner_seed=seed * 1_000_003 + index, name=name
-    )
-    return learner
+    def source(self) -> LearnerSource:
+        """Where this experiment's learners come from (the registered task, or the user's factory)."""
+        return learner_source(task=self.task, factory=self.factory)

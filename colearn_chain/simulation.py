@@ -17,8 +17,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from colearn_chain.errors import ColearnFileError, ColearnValueError
 from colearn_chain.experiment import Evaluator, Experiment, mean_test_score, publish_initial_model
-from colearn_chain.interface import MachineLearningInterface, Weights
+from colearn_chain.interface import MachineLearningInterface
 from colearn_chain.ledger import ChainLedger, InMemoryLedger, Ledger, threshold_to_bps
+from colearn_chain.plugins import build_learners as build_plugin_learners
+from colearn_chain.plugins import learner_source
 from colearn_chain.records import ExperimentResult, RoundRecord
 from colearn_chain.strategies import ProposalStrategy, make_strategy
 from colearn_chain.weights.store import ContentStore
@@ -102,28 +104,17 @@ def build_learners(
     settings: RunSettings,
 ) -> tuple[list[MachineLearningInterface], Evaluator | None, Callable[[], float] | None]:
     """The learners, the global evaluator, and the centralized baseline (None for a user's learner)."""
-    count, seed = settings.learners, settings.seed
-    if settings.learner is not None:
-        from learners.plugin import make_user_learner
-
-        users = [make_user_learner(settings.learner, i, count, seed) for i in range(count)]
-        return list(users), mean_test_score(users), None
-
-    from learners.partition import parse_partition
-    from learners.tasks import data_file_task, get_task
-
-    task = data_file_task(settings.data) if settings.data is not None else get_task(settings.task)
-    partition = parse_partition(settings.partition)
-    built = [task.make_learner(i, count, seed, partition=partition) for i in range(count)]
-    holdout = task.holdout(seed)
-
-    def evaluate(weights: Weights) -> float | None:
-        return task.evaluate(weights, holdout)
+    source = learner_source(settings.task, settings.learner, settings.data)
+    built = build_plugin_learners(source, settings.learners, settings.seed, settings.partition)
+    evaluate = built.evaluate if built.evaluate is not None else mean_test_score(built.learners)
+    train_centralized = built.centralized
+    if train_centralized is None:
+        return built.learners, evaluate, None
 
     def centralized() -> float:
-        return task.centralized_accuracy(seed, settings.centralized_epochs)
+        return train_centralized(settings.centralized_epochs)
 
-    return list(built), evaluate, centralized
+    return built.learners, evaluate, centralized
 
 
 def build_chain_ledger(

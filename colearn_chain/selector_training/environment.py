@@ -15,7 +15,6 @@ step; an episode ends at the goal accuracy, or is cut after ``horizon`` steps.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -24,8 +23,9 @@ import numpy as np
 
 from colearn_chain.errors import ColearnValueError
 from colearn_chain.experiment import Experiment, publish_initial_model
-from colearn_chain.interface import MachineLearningInterface, Weights, weights_to_onnx
+from colearn_chain.interface import weights_to_onnx
 from colearn_chain.ledger import InMemoryLedger, threshold_to_bps
+from colearn_chain.plugins import build_learners, learner_source
 from colearn_chain.strategies.base import Proposal, ProposalStrategy, RoundContext
 from colearn_chain.strategies.rl.cost import cost_matrix
 from colearn_chain.strategies.rl.state import (
@@ -55,7 +55,7 @@ class EnvironmentSettings:
     learners
         The number of learners (the paper: 10).
     task
-        The built-in task (see ``learners.tasks``).
+        A registered task (see :mod:`colearn_chain.plugins`).
     partition
         How the data is split (the paper's: ``dominant``, 80% of one class per learner).
     goal
@@ -149,9 +149,6 @@ class SelectionEnvironment:
         state_config: StateConfig | None = None,
         projection: WeightProjection | None = None,
     ) -> None:
-        from learners.partition import parse_partition
-        from learners.tasks import get_task
-
         self.settings = settings or EnvironmentSettings()
         self.config = state_config or StateConfig(self.settings.learners, self.settings.horizon)
         if self.config.learners != self.settings.learners:
@@ -161,8 +158,8 @@ class SelectionEnvironment:
         if (projection.size if projection else 0) != self.config.pca_components:
             raise ColearnValueError(f"the state needs a projection with {self.config.pca_components} components")
         self.projection = projection
-        self.task = dataclasses.replace(get_task(self.settings.task), local_epochs=self.settings.local_epochs)
-        self.partition = parse_partition(self.settings.partition)
+        self.source = learner_source(self.settings.task).with_local_epochs(self.settings.local_epochs)
+        self.source.check_partition(self.settings.partition)
         self.cost = cost_matrix(self.settings.learners, self.settings.cost_seed)
         self.learner_ids = [f"0x{i + 1:040x}" for i in range(self.settings.learners)]
         self._strategy = _Scripted()
@@ -174,19 +171,13 @@ class SelectionEnvironment:
     # -- episodes -------------------------------------------------------------------------
     def reset(self, seed: int) -> np.ndarray:
         """Start an episode: fresh learners (data split, initial model, training) from ``seed``."""
-        learners: list[MachineLearningInterface] = [
-            self.task.make_learner(i, self.settings.learners, seed, partition=self.partition)
-            for i in range(self.settings.learners)
-        ]
-        holdout = self.task.holdout(seed)
+        built = build_learners(self.source, self.settings.learners, seed, self.settings.partition)
+        if built.evaluate is None:
+            raise ColearnValueError(f"task {self.source.name!r} has no holdout to reward the selector with")
         store = InMemoryStore()
-        initial = publish_initial_model(learners, store)
+        initial = publish_initial_model(built.learners, store)
         ledger = InMemoryLedger(self.learner_ids, self.settings.threshold, bytes.fromhex(initial), selector_mode=True)
-
-        def evaluate(weights: Weights) -> float:
-            return self.task.evaluate(weights, holdout)
-
-        self._experiment = Experiment(learners, ledger, store, self._strategy, initial, evaluate, seed)
+        self._experiment = Experiment(built.learners, ledger, store, self._strategy, initial, built.evaluate, seed)
         self.seed = seed
         self.proposers, self.accuracies = [], []
         return self.observe()
