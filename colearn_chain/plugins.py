@@ -12,7 +12,7 @@ found through the Python entry point group :data:`ENTRY_POINT_GROUP` (declared i
 or, for the bundled learners, through :data:`BUILTIN_PLUGINS` (an import path, so a checkout
 works before it is installed). ``run``, ``deploy``/``learner``, the audit's re-evaluation and the
 RL selector's training all get their learners from :func:`learner_source` and
-:func:`build_learners`.
+:func:`build_all`.
 """
 
 from __future__ import annotations
@@ -206,7 +206,7 @@ class BuiltLearners:
     centralized: Callable[[int], float] | None
 
 
-def build_learners(source: LearnerSource, count: int, seed: int, partition: str = "iid") -> BuiltLearners:
+def build_all(source: LearnerSource, count: int, seed: int, partition: str = "iid") -> BuiltLearners:
     """All ``count`` learners of ``source`` (the partition checked first), its evaluator and baseline."""
     source.check_partition(partition)
     learners = [source.make_learner(i, count, seed, partition=partition) for i in range(count)]

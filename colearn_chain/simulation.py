@@ -19,8 +19,7 @@ from colearn_chain.errors import ColearnFileError, ColearnValueError
 from colearn_chain.experiment import Evaluator, Experiment, mean_test_score, publish_initial_model
 from colearn_chain.interface import MachineLearningInterface
 from colearn_chain.ledger import ChainLedger, InMemoryLedger, Ledger, threshold_to_bps
-from colearn_chain.plugins import build_learners as build_plugin_learners
-from colearn_chain.plugins import learner_source
+from colearn_chain.plugins import build_all, learner_source
 from colearn_chain.records import ExperimentResult, RoundRecord
 from colearn_chain.strategies import ProposalStrategy, make_strategy
 from colearn_chain.weights.store import ContentStore
@@ -105,7 +104,7 @@ def build_learners(
 ) -> tuple[list[MachineLearningInterface], Evaluator | None, Callable[[], float] | None]:
     """The learners, the global evaluator, and the centralized baseline (None for a user's learner)."""
     source = learner_source(settings.task, settings.learner, settings.data)
-    built = build_plugin_learners(source, settings.learners, settings.seed, settings.partition)
+    built = build_all(source, settings.learners, settings.seed, settings.partition)
     evaluate = built.evaluate if built.evaluate is not None else mean_test_score(built.learners)
     train_centralized = built.centralized
     if train_centralized is None:

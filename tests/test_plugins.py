@@ -15,7 +15,7 @@ from colearn_chain.plugins import (
     ENTRY_POINT_GROUP,
     LearnerSource,
     PluginRegistry,
-    build_learners,
+    build_all,
     default_registry,
     learner_source,
     load_registry,
@@ -36,7 +36,7 @@ def test_the_bundled_learners_register_every_built_in_task() -> None:
 
 def test_one_builder_gives_run_and_participants_the_same_learners() -> None:
     source = learner_source("wine-mlp")
-    built = build_learners(source, 3, seed=4, partition="dirichlet:2")
+    built = build_all(source, 3, seed=4, partition="dirichlet:2")
     assert built.evaluate is not None and built.centralized is not None
     spec = LearnerSpec("wine-mlp", None, seed=4, count=3)
     for index, learner in enumerate(built.learners):
@@ -46,12 +46,12 @@ def test_one_builder_gives_run_and_participants_the_same_learners() -> None:
     score = built.evaluate(built.learners[0].mli_get_current_weights())
     assert score is not None and 0.0 <= score <= 1.0
     with pytest.raises(ColearnValueError, match="unknown partition"):
-        build_learners(source, 3, seed=4, partition="sorted")
+        build_all(source, 3, seed=4, partition="sorted")
 
 
 def test_a_user_factory_is_a_source_without_a_public_model() -> None:
     source = learner_source(factory="learners.tasks:breast_cancer_mlp")
-    built = build_learners(source, 2, seed=0, partition="anything: the factory owns its data")
+    built = build_all(source, 2, seed=0, partition="anything: the factory owns its data")
     assert len(built.learners) == 2 and built.evaluate is None and built.centralized is None
     with pytest.raises(ColearnValueError, match="--evaluate needs a built-in task"):
         source.file_scorer(Path("data.npz"))

@@ -25,7 +25,7 @@ from colearn_chain.errors import ColearnValueError
 from colearn_chain.experiment import Experiment, publish_initial_model
 from colearn_chain.interface import weights_to_onnx
 from colearn_chain.ledger import InMemoryLedger, threshold_to_bps
-from colearn_chain.plugins import build_learners, learner_source
+from colearn_chain.plugins import build_all, learner_source
 from colearn_chain.strategies.base import Proposal, ProposalStrategy, RoundContext
 from colearn_chain.strategies.rl.cost import cost_matrix
 from colearn_chain.strategies.rl.state import (
@@ -171,7 +171,7 @@ class SelectionEnvironment:
     # -- episodes -------------------------------------------------------------------------
     def reset(self, seed: int) -> np.ndarray:
         """Start an episode: fresh learners (data split, initial model, training) from ``seed``."""
-        built = build_learners(self.source, self.settings.learners, seed, self.settings.partition)
+        built = build_all(self.source, self.settings.learners, seed, self.settings.partition)
         if built.evaluate is None:
             raise ColearnValueError(f"task {self.source.name!r} has no holdout to reward the selector with")
         store = InMemoryStore()
