@@ -37,7 +37,8 @@ class RunSettings(BaseModel):
     rounds: int = Field(15, description="rounds to play")
     seed: int = Field(0, description="seed of data splits, initial weights and training")
     threshold: float = Field(0.5, description="share of voters that must approve, in (0, 1]")
-    partition: str = Field("iid", description="iid, dirichlet:ALPHA or dominant")
+    setting: str = Field("platform", description="platform (the default) or hl (Homogeneous Learning's)")
+    partition: str = Field("iid", description="iid, dirichlet:ALPHA or dominant (hl's default: dominant)")
     task: str = Field("digits-mlp", description="built-in task (ignored with learner)")
     learner: str | None = Field(None, description="a user's factory, package.module:factory")
     data: Path | None = Field(None, description="a user's .npz/.csv data for a tabular MLP")
@@ -58,6 +59,15 @@ class RunSettings(BaseModel):
     def _non_negative(cls, value: int) -> int:
         if value < 0:
             raise ValueError("must be 0 or more")
+        return value
+
+    @field_validator("setting")
+    @classmethod
+    def _known_setting(cls, value: str) -> str:
+        from learners.tasks import SETTINGS
+
+        if value not in SETTINGS:
+            raise ValueError(f"unknown setting {value!r}: choose one of {', '.join(SETTINGS)}")
         return value
 
     @field_validator("threshold")
@@ -88,6 +98,8 @@ def make_settings(config: dict[str, Any] | None = None, **overrides: Any) -> Run
     """
     values = dict(config or {})
     values.update({k: v for k, v in overrides.items() if v is not None})
+    if "partition" not in values and values.get("setting") == "hl":
+        values["partition"] = "dominant"  # Homogeneous Learning's split
     try:
         return RunSettings(**values)
     except ValidationError as exc:
@@ -110,9 +122,10 @@ def build_learners(
         return list(users), mean_test_score(users), None
 
     from learners.partition import parse_partition
-    from learners.tasks import data_file_task, get_task
+    from learners.tasks import data_file_task, get_task, with_setting
 
     task = data_file_task(settings.data) if settings.data is not None else get_task(settings.task)
+    task = with_setting(task, settings.setting)
     partition = parse_partition(settings.partition)
     built = [task.make_learner(i, count, seed, partition=partition) for i in range(count)]
     holdout = task.holdout(seed)

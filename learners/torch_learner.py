@@ -25,7 +25,7 @@ from colearn_chain.weights.codec import WeightsSpec, decode_weights, normalize_w
 from colearn_chain.weights.export import export_torch_model
 from learners.data import Dataset
 
-VoteCriterion = Literal["loss", "accuracy"]
+VoteCriterion = Literal["loss", "accuracy", "approve-all"]
 OptimizerFactory: TypeAlias = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
 LossFn: TypeAlias = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 DataSource: TypeAlias = Dataset | DataLoader  # type: ignore[type-arg]
@@ -259,7 +259,9 @@ class TorchLearner(MachineLearningInterface):
         shards keeps a proposal from drifting towards the proposer's own classes, so more
         proposals pass the vote and the model keeps improving for everyone.
     vote_criterion
-        ``"loss"`` (lower is better) or ``"accuracy"`` (higher is better).
+        ``"loss"`` (lower is better), ``"accuracy"`` (higher is better), or ``"approve-all"``:
+        score by the loss but approve every proposal that could be tested (Homogeneous
+        Learning has no vote: each update simply becomes the global model).
     seed
         Makes shuffling (and any randomness in the module) reproducible.
     example_input
@@ -293,8 +295,10 @@ class TorchLearner(MachineLearningInterface):
         num_threads: int | None = 1,
         name: str = "learner",
     ) -> None:
-        if vote_criterion not in ("loss", "accuracy"):
-            raise ColearnValueError(f"vote_criterion must be 'loss' or 'accuracy' (got {vote_criterion!r})")
+        if vote_criterion not in ("loss", "accuracy", "approve-all"):
+            raise ColearnValueError(
+                f"vote_criterion must be 'loss', 'accuracy' or 'approve-all' (got {vote_criterion!r})"
+            )
         if local_epochs < 1:
             raise ColearnValueError(f"local_epochs must be at least 1 (got {local_epochs})")
         if local_steps is not None and local_steps < 1:
@@ -331,13 +335,15 @@ class TorchLearner(MachineLearningInterface):
     def _criterion(self, module: nn.Module, data: _Data) -> float:
         """The vote criterion's value of ``module`` on ``data``."""
         loss, accuracy = self._scores(module, data)
-        return loss if self.vote_criterion == "loss" else accuracy
+        return accuracy if self.vote_criterion == "accuracy" else loss
 
     def is_better(self, score: float, than: float) -> bool:
-        """colearn's rule: strictly lower loss, or strictly higher accuracy."""
+        """colearn's rule: strictly lower loss, or strictly higher accuracy (approve-all: any finite score)."""
         if not math.isfinite(score):
             return False
-        return score < than if self.vote_criterion == "loss" else score > than
+        if self.vote_criterion == "approve-all":
+            return True
+        return score > than if self.vote_criterion == "accuracy" else score < than
 
     @property
     def current_vote_score(self) -> float:

@@ -63,7 +63,13 @@ def run_command(
     threshold: Annotated[
         float | None, typer.Option(help="Share of voters that must approve, in (0, 1] [default: 0.5].")
     ] = None,
-    partition: Annotated[str | None, typer.Option(help="iid | dirichlet:ALPHA | dominant [default: iid].")] = None,
+    setting: Annotated[
+        str | None,
+        typer.Option(help="platform | hl: Homogeneous Learning's (one plain epoch, no vote) [default: platform]."),
+    ] = None,
+    partition: Annotated[
+        str | None, typer.Option(help="iid | dirichlet:ALPHA | dominant [default: iid; hl: dominant].")
+    ] = None,
     task: Annotated[
         str | None, typer.Option(help="digits-mlp | digits-cnn | breast-cancer-mlp [default: digits-mlp].")
     ] = None,
@@ -110,7 +116,7 @@ def run_command(
         params["policy"] = str(selector_policy)
     settings = make_settings(
         load_config(config) if config else None,
-        learners=learners, rounds=rounds, seed=seed, threshold=threshold, partition=partition,
+        learners=learners, rounds=rounds, seed=seed, threshold=threshold, setting=setting, partition=partition,
         task=task, learner=learner, data=data, strategy=strategy, rpc=rpc,
         strategy_params=params or None,
     )  # fmt: skip

@@ -42,9 +42,17 @@ def train_command(
     goal: Annotated[float, typer.Option(help="Goal accuracy that ends an episode.")] = 0.8,
     horizon: Annotated[int, typer.Option(help="Most rounds per episode.")] = 35,
     task: Annotated[str, typer.Option(help="Built-in task of the simulated learners.")] = "digits-mlp",
+    setting: Annotated[
+        str, typer.Option(help="platform | hl: Homogeneous Learning's (one plain local update, no vote).")
+    ] = "platform",
     partition: Annotated[str, typer.Option(help="How the data is split among learners.")] = "dominant",
-    local_epochs: Annotated[int, typer.Option(help="Learners' local epochs per proposal.")] = 1,
+    local_epochs: Annotated[
+        int | None, typer.Option(help="Learners' local epochs per proposal [default: platform 1, hl the setting's].")
+    ] = None,
     cost_seed: Annotated[int, typer.Option(help="Seed of the communication cost matrix.")] = 0,
+    cost: Annotated[
+        Path | None, typer.Option(help="A CSV of real hand-over costs (learners x learners) instead of --cost-seed.")
+    ] = None,
     pca: Annotated[int, typer.Option(help="PCA components of the global model's weights in the state.")] = 0,
     network: Annotated[
         str, typer.Option(help="shared (one small net scores each learner) | paper (the paper's 500-200 MLP).")
@@ -61,9 +69,12 @@ def train_command(
         raise ColearnFileError(f"--out {out} exists: choose a new file or pass --force")
     if out.parent.exists() and not out.parent.is_dir():
         raise ColearnFileError(f"--out {out}: {out.parent} is not a directory")
+    from colearn_chain.strategies.rl.cost import read_cost_csv
+
+    matrix = None if cost is None else tuple(map(tuple, read_cost_csv(cost, learners).tolist()))
     environment = EnvironmentSettings(
         learners=learners, task=task, partition=partition, goal=goal, horizon=horizon,
-        local_epochs=local_epochs, cost_seed=cost_seed,
+        local_epochs=local_epochs, cost_seed=cost_seed, setting=setting, cost=matrix,
     )  # fmt: skip
     settings = TrainSettings(
         episodes=episodes, seed=seed, environment=environment, dqn=DQNSettings.named(network), pca_components=pca

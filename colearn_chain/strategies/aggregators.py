@@ -105,8 +105,8 @@ class SampleCountingLearner(Protocol):
 def lower_is_better(learner: MachineLearningInterface) -> bool:
     """Whether the learner's ``vote_score`` is better when lower (a loss) or higher (an accuracy).
 
-    Read from ``vote_criterion`` (``"loss"`` or ``"accuracy"``, as the built-in torch learner
-    exposes it) or colearn's ``minimise_criterion`` flag.
+    Read from ``vote_criterion`` (``"loss"``, ``"accuracy"`` or ``"approve-all"``, which scores
+    by the loss, as the built-in torch learner exposes it) or colearn's ``minimise_criterion`` flag.
 
     Raises
     ------
@@ -114,8 +114,8 @@ def lower_is_better(learner: MachineLearningInterface) -> bool:
         If the learner exposes neither, saying what to add.
     """
     criterion = getattr(learner, "vote_criterion", None)
-    if criterion in ("loss", "accuracy"):
-        return bool(criterion == "loss")
+    if criterion in ("loss", "accuracy", "approve-all"):
+        return bool(criterion != "accuracy")  # approve-all scores by the loss
     minimise = getattr(learner, "minimise_criterion", None)
     if isinstance(minimise, bool):
         return bool(minimise)

@@ -27,7 +27,7 @@ from colearn_chain.experiment import Experiment, publish_initial_model
 from colearn_chain.interface import MachineLearningInterface, Weights, weights_to_onnx
 from colearn_chain.ledger import InMemoryLedger, threshold_to_bps
 from colearn_chain.strategies.base import Proposal, ProposalStrategy, RoundContext
-from colearn_chain.strategies.rl.cost import cost_matrix
+from colearn_chain.strategies.rl.cost import check_cost_matrix, cost_matrix
 from colearn_chain.strategies.rl.state import (
     PublicRound,
     StateConfig,
@@ -63,12 +63,20 @@ class EnvironmentSettings:
     horizon
         The most steps (rounds) of an episode (the paper: 35).
     local_epochs
-        The learners' local epochs per proposal (the task's default is 20; 1 keeps steps cheap
-        and leaves random selection some 15-30 rounds from the goal on digits).
+        The learners' local epochs per proposal; None: the setting's (``platform``: 1 against
+        the task's 20, which keeps steps cheap and leaves random selection some 15-30 rounds
+        from the goal on digits; ``hl``: :data:`learners.tasks.HL_LOCAL_EPOCHS`).
     threshold
         The share of voters that must approve.
     cost_seed
         The seed of the cost matrix (one matrix for training and evaluation, as in the paper).
+    setting
+        How the learners train and vote (``learners.tasks.with_setting``): ``platform`` (the
+        task's damped, class-balanced updates put to the vote) or ``hl`` (Homogeneous
+        Learning's: one plain local epoch whose update becomes the global model).
+    cost
+        A cost matrix to use instead of the one drawn from ``cost_seed`` (e.g. measured
+        latencies between the participants).
     """
 
     learners: int = 10
@@ -76,16 +84,24 @@ class EnvironmentSettings:
     partition: str = "dominant"
     goal: float = 0.8
     horizon: int = 35
-    local_epochs: int = 1
+    local_epochs: int | None = None
     threshold: float = 0.5
     cost_seed: int = 0
+    setting: str = "platform"
+    cost: tuple[tuple[float, ...], ...] | None = None
 
     def __post_init__(self) -> None:
+        from learners.tasks import SETTINGS
+
+        if self.setting not in SETTINGS:
+            raise ColearnValueError(f"unknown setting {self.setting!r}: choose one of {', '.join(SETTINGS)}")
+        if self.cost is not None:
+            check_cost_matrix(np.asarray(self.cost, dtype=np.float64), self.learners)
         if self.learners < 1:
             raise ColearnValueError(f"an episode needs at least 1 learner, got {self.learners}")
         if not 0.0 < self.goal <= 1.0:
             raise ColearnValueError(f"the goal accuracy must be in (0, 1], got {self.goal}")
-        if self.horizon < 1 or self.local_epochs < 1:
+        if self.horizon < 1 or (self.local_epochs is not None and self.local_epochs < 1):
             raise ColearnValueError("horizon and local_epochs must be at least 1")
         threshold_to_bps(self.threshold)
 
@@ -150,7 +166,7 @@ class SelectionEnvironment:
         projection: WeightProjection | None = None,
     ) -> None:
         from learners.partition import parse_partition
-        from learners.tasks import get_task
+        from learners.tasks import get_task, with_setting
 
         self.settings = settings or EnvironmentSettings()
         self.config = state_config or StateConfig(self.settings.learners, self.settings.horizon)
@@ -161,9 +177,17 @@ class SelectionEnvironment:
         if (projection.size if projection else 0) != self.config.pca_components:
             raise ColearnValueError(f"the state needs a projection with {self.config.pca_components} components")
         self.projection = projection
-        self.task = dataclasses.replace(get_task(self.settings.task), local_epochs=self.settings.local_epochs)
+        task = with_setting(get_task(self.settings.task), self.settings.setting)
+        epochs = self.settings.local_epochs
+        if epochs is None:
+            epochs = 1 if self.settings.setting == "platform" else task.local_epochs
+        self.task = dataclasses.replace(task, local_epochs=epochs)
         self.partition = parse_partition(self.settings.partition)
-        self.cost = cost_matrix(self.settings.learners, self.settings.cost_seed)
+        self.cost = (
+            cost_matrix(self.settings.learners, self.settings.cost_seed)
+            if self.settings.cost is None
+            else np.asarray(self.settings.cost, dtype=np.float64)
+        )
         self.learner_ids = [f"0x{i + 1:040x}" for i in range(self.settings.learners)]
         self._strategy = _Scripted()
         self._experiment: Experiment | None = None
