@@ -15,11 +15,11 @@ from learners.data import Dataset
 from learners.partition import parse_partition
 from learners.tasks import (
     DEFAULT_TASK,
+    HL_LOCAL_EPOCHS,
     TASKS,
     breast_cancer_mlp,
     data_file_task,
     digits_cnn,
-    HL_LOCAL_EPOCHS,
     digits_mlp,
     get_task,
     with_setting,
