@@ -57,8 +57,19 @@ class ExperimentResult:
     centralized_accuracy: float | None
     rounds: list[RoundRecord] = field(default_factory=list)
     settings: dict[str, Any] = field(default_factory=dict)
+    #: Each round's hand-over cost (from the previous round's proposer), in round order.
+    hand_over_costs: list[float] | None = None
+
+    @property
+    def communication_cost(self) -> float | None:
+        """The experiment's communication cost: the sum of its hand-over costs."""
+        return None if self.hand_over_costs is None else float(sum(self.hand_over_costs))
 
     def to_json(self) -> dict[str, Any]:
+        rounds = [r.to_json() for r in self.rounds]
+        if self.hand_over_costs is not None:
+            for data, cost in zip(rounds, self.hand_over_costs, strict=True):
+                data["hand_over_cost"] = cost
         return {
             "contract": self.contract,
             "chain_id": self.chain_id,
@@ -66,7 +77,8 @@ class ExperimentResult:
             "final_accuracy": self.final_accuracy,
             "centralized_accuracy": self.centralized_accuracy,
             "settings": self.settings,
-            "rounds": [r.to_json() for r in self.rounds],
+            "communication_cost": self.communication_cost,
+            "rounds": rounds,
         }
 
     def write(self, path: Path) -> Path:

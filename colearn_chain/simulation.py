@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from colearn_chain.errors import ColearnFileError, ColearnValueError
@@ -45,6 +46,8 @@ class RunSettings(BaseModel):
     strategy: str = Field("round-robin", description="how proposals are made")
     strategy_params: dict[str, Any] = Field(default_factory=dict, description="the strategy's settings")
     rpc: str | None = Field(None, description="JSON-RPC URL; the embedded chain if unset")
+    cost_seed: int = Field(0, description="seed of the random communication cost matrix")
+    cost: Path | None = Field(None, description="a CSV of real hand-over costs between the learners")
     centralized_epochs: int = Field(30, description="epochs of the centralized upper bound")
 
     @field_validator("learners")
@@ -170,6 +173,21 @@ def build_chain_ledger(
     return ChainLedger(client, accounts, selector)
 
 
+def experiment_cost_matrix(settings: RunSettings) -> np.ndarray:
+    """The experiment's communication cost matrix: read from ``cost``, or drawn from ``cost_seed``.
+
+    Raises
+    ------
+    ColearnFileError, ColearnValueError
+        For an unreadable file or a matrix of the wrong shape, negative or non-finite.
+    """
+    from colearn_chain.strategies.rl.cost import cost_matrix, read_cost_csv
+
+    if settings.cost is not None:
+        return read_cost_csv(settings.cost, settings.learners)
+    return cost_matrix(settings.learners, settings.cost_seed)
+
+
 @dataclass
 class Simulation:
     """A built experiment, ready to play, and how to compute its centralized baseline."""
@@ -185,6 +203,10 @@ class Simulation:
         self.experiment.run(self.settings.rounds, on_round)
         ledger = self.experiment.ledger
         baseline = self.centralized() if (self.centralized is not None and with_centralized) else None
+        from colearn_chain.strategies.rl.cost import hand_over_costs
+
+        index = {address.lower(): i for i, address in enumerate(ledger.learner_ids)}
+        proposers = [index.get(r.proposer.lower()) for r in self.experiment.history]
         return ExperimentResult(
             contract=ledger.contract,
             chain_id=ledger.chain_id,
@@ -193,6 +215,7 @@ class Simulation:
             centralized_accuracy=baseline,
             rounds=self.experiment.history,
             settings=self.settings.model_dump(mode="json"),
+            hand_over_costs=hand_over_costs(experiment_cost_matrix(self.settings), proposers),
         )
 
 

@@ -51,6 +51,8 @@ def _summary_table(result: ExperimentResult, seconds: float) -> Table:
 
     table.add_row("final accuracy", pct(result.final_accuracy))
     table.add_row("centralized accuracy", pct(result.centralized_accuracy))
+    if result.communication_cost is not None:
+        table.add_row("communication cost", f"{result.communication_cost:.4f} (sum of hand-over costs)")
     table.add_row("time", f"{seconds:.1f} s")
     return table
 
@@ -89,6 +91,12 @@ def run_command(
         Path | None, typer.Option(help="Trained selector policy (ONNX) for --strategy rl.")
     ] = None,
     rpc: Annotated[str | None, typer.Option(help="JSON-RPC URL of a node; the embedded chain if unset.")] = None,
+    cost_seed: Annotated[
+        int | None, typer.Option(help="Seed of the random communication cost matrix [default: 0].")
+    ] = None,
+    cost: Annotated[
+        Path | None, typer.Option(help="CSV of real hand-over costs between the learners (N rows of N).")
+    ] = None,
     in_memory: Annotated[bool, typer.Option("--in-memory", help="Use the in-memory ledger (baseline).")] = False,
     audit: Annotated[
         bool, typer.Option("--audit", help="Afterwards, audit and verify the chain's history (also to DIR/audit.json).")
@@ -102,7 +110,7 @@ def run_command(
 ) -> None:
     """Run a whole collective learning experiment on one machine and write its results."""
     from colearn_chain.plots import plot_accuracy, plot_votes
-    from colearn_chain.simulation import load_config, make_settings, prepare_simulation
+    from colearn_chain.simulation import experiment_cost_matrix, load_config, make_settings, prepare_simulation
     from colearn_chain.strategies import make_strategy
     from colearn_chain.strategies.settings import parse_params
     from colearn_chain.weights.store import LocalDirectoryStore
@@ -117,10 +125,11 @@ def run_command(
     settings = make_settings(
         load_config(config) if config else None,
         learners=learners, rounds=rounds, seed=seed, threshold=threshold, setting=setting, partition=partition,
-        task=task, learner=learner, data=data, strategy=strategy, rpc=rpc,
+        task=task, learner=learner, data=data, strategy=strategy, rpc=rpc, cost_seed=cost_seed, cost=cost,
         strategy_params=params or None,
     )  # fmt: skip
     strategy_object = make_strategy(settings.strategy, settings.strategy_params)  # fails before any work
+    experiment_cost_matrix(settings)  # a bad cost matrix, too
     out_dir = prepare_out_dir(out)
     store = LocalDirectoryStore(out_dir / "store")
     started = time.monotonic()

@@ -58,6 +58,20 @@ def check_cost_matrix(matrix: np.ndarray, learners: int) -> np.ndarray:
     return cost
 
 
+def hand_over_costs(matrix: np.ndarray, proposers: Sequence[int | None]) -> list[float]:
+    """Each round's hand-over cost: ``matrix[prev][next]`` from the previous round's proposer.
+
+    The first round costs nothing (the initial model is everyone's), and so does a round
+    whose proposer, or its predecessor's, is unknown (None).
+    """
+    costs = [0.0] * len(proposers)
+    for i in range(1, len(proposers)):
+        prev, nxt = proposers[i - 1], proposers[i]
+        if prev is not None and nxt is not None:
+            costs[i] = float(matrix[prev, nxt])
+    return costs
+
+
 def communication_cost(matrix: np.ndarray, proposers: Sequence[int]) -> float:
     """The sum of ``matrix[prev][next]`` over consecutive proposers: an episode's communication cost."""
     return float(sum(matrix[a, b] for a, b in itertools.pairwise(proposers)))
