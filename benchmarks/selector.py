@@ -67,7 +67,7 @@ PAPER_COST_REDUCTION = 74.6
 #: The committed policy's training: ``--retrain`` with these settings must rebuild it byte for byte.
 COMMITTED_TRAINING = {"train_episodes": 120, "train_seed": 0, "network": "shared", "learners": 10, "goal": 0.8}
 #: sha256 of ``benchmarks/results/selector_policy.onnx``.
-COMMITTED_POLICY_SHA256 = "f98bb53263584033b7d91b8b5491ba62684a926bfdd80a16288e4e6f6d4ddbf7"
+COMMITTED_POLICY_SHA256 = "662db8042f781c841a3728b934eb40e68c16e168fa851c11070b3ee735fb3931"
 #: The setting the committed policy is trained in, and its exploration schedule.
 COMMITTED_SETTING = "hl"
 COMMITTED_EPSILON_DECAY = 0.04

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from colearn_chain.chain import events as ev
 from colearn_chain.chain.types import ZERO_ADDRESS, ZERO_HASH, fixed_to_score
 from colearn_chain.errors import ColearnError
@@ -131,6 +133,22 @@ class AuditReport:
     rounds: list[AuditRound]
     verified: bool = False
     discrepancies: list[Discrepancy] = field(default_factory=list)
+    #: Each round's hand-over cost, once :meth:`compute_costs` has been given a cost matrix.
+    hand_over_costs: list[float] | None = None
+
+    def compute_costs(self, matrix: np.ndarray) -> float:
+        """Each round's hand-over cost from the ledger alone, and their sum (the communication cost).
+
+        The cost of a round is ``matrix[prev][next]`` between the learners the ledger names as
+        the previous and this round's proposer (for a skipped round: its nominee); the first
+        round costs nothing. Stored in :attr:`hand_over_costs` and reported in the JSON.
+        """
+        from colearn_chain.strategies.rl.cost import hand_over_costs
+
+        index = {address.lower(): i for i, address in enumerate(self.learners)}
+        proposers = [index.get(r.proposer.lower()) if r.proposer else None for r in self.rounds]
+        self.hand_over_costs = hand_over_costs(matrix, proposers)
+        return float(sum(self.hand_over_costs))
 
     def summaries(self) -> list[LearnerSummary]:
         """Per learner: proposals made and accepted, votes cast, agreement, missed votes."""
@@ -180,6 +198,11 @@ class AuditReport:
             "learner_summaries": [s.to_json() for s in self.summaries()],
             "verified": self.verified,
             "discrepancies": [d.to_json() for d in self.discrepancies],
+            **(
+                {}
+                if self.hand_over_costs is None
+                else {"communication_cost": float(sum(self.hand_over_costs)), "hand_over_costs": self.hand_over_costs}
+            ),
         }
 
     def to_csv(self) -> str:

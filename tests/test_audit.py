@@ -9,6 +9,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from eth_abi.abi import decode
 from eth_utils.address import to_checksum_address
@@ -71,6 +72,20 @@ def test_rounds_are_rebuilt_from_events(played: tuple[CollectiveLearningClient, 
     assert report.rounds[-1].global_model == "0x" + client.global_model().hex()
 
 
+def test_communication_cost_from_the_ledgers_proposers_alone(
+    played: tuple[CollectiveLearningClient, InMemoryStore, AuditReport],
+) -> None:
+    client, _, report = played
+    fresh = build_report(client.events(), client.address, client.chain.chain_id, client.initial_model())
+    assert "communication_cost" not in fresh.to_json()  # only when a matrix is given
+    matrix = np.array([[0.0, 1.0, 4.0], [1.0, 0.0, 2.0], [4.0, 2.0, 0.0]])
+    proposers = [report.learners.index(r.proposer) for r in report.rounds if r.proposer]
+    assert proposers == [0, 1, 2]  # round-robin
+    assert report.compute_costs(matrix) == 3.0  # 0 -> 1 -> 2
+    data = report.to_json()
+    assert data["hand_over_costs"] == [0.0, 1.0, 2.0] and data["communication_cost"] == 3.0
+
+
 def test_learner_summaries(played: tuple[CollectiveLearningClient, InMemoryStore, AuditReport]) -> None:
     _, _, report = played
     summaries = report.summaries()
@@ -94,7 +109,6 @@ def test_verify_passes_then_finds_each_kind_of_discrepancy(
         if "0x" + digest not in (report.rounds[1].weights, report.rounds[2].weights):
             partial.put(store.get(digest))
     tampered = AuditReport(**{**vars(report), "rounds": [*report.rounds]})
-    import numpy as np
 
     alien = partial.put(encode_weights([np.zeros(3, dtype=np.float32)]))
     tampered.rounds[2] = type(report.rounds[2])(**{**vars(report.rounds[2]), "weights": "0x" + alien})

@@ -49,6 +49,8 @@ def render_tables(report: AuditReport, console: Console) -> None:
             str(s.agreed_with_outcome), str(s.missed_votes),
         )  # fmt: skip
     console.print(learners)
+    if report.hand_over_costs is not None:
+        console.print(f"communication cost (from the ledger's proposers): {sum(report.hand_over_costs):.4f}")
     if report.verified:
         if report.discrepancies:
             found = Table(title="[red]verification found discrepancies[/red]")
@@ -94,6 +96,12 @@ def audit_command(
     ] = False,
     evaluate: Annotated[Path | None, typer.Option(help="Re-score each global model on this .npz/.csv dataset.")] = None,
     plot: Annotated[Path | None, typer.Option(help="Draw the votes (and accuracy) per round to this PNG.")] = None,
+    cost_seed: Annotated[
+        int | None, typer.Option(help="Report the communication cost with the random matrix of this seed.")
+    ] = None,
+    cost: Annotated[
+        Path | None, typer.Option(help="Report the communication cost with this CSV of hand-over costs.")
+    ] = None,
 ) -> None:
     """Rebuild the history of a deployed experiment from its events, and check it."""
     from eth_utils.address import is_address, to_checksum_address
@@ -111,5 +119,10 @@ def audit_command(
     chain = connect(rpc or info.rpc_url)
     client = CollectiveLearningClient.at(chain, info.contract, info.deployment_block)
     report = audit_contract(client, LocalDirectoryStore(store or info.store), verify, evaluate, info.learner)
+    if cost is not None or cost_seed is not None:
+        from colearn_chain.strategies.rl.cost import cost_matrix, read_cost_csv
+
+        count = len(report.learners)
+        report.compute_costs(read_cost_csv(cost, count) if cost is not None else cost_matrix(count, cost_seed or 0))
     raise typer.Exit(emit(report.filtered(round, learner), format, plot))
 

@@ -20,6 +20,8 @@ from colearn_chain.errors import ColearnFileError, ColearnValueError
 from colearn_chain.records import ExperimentResult, RoundRecord
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from colearn_chain.ledger import Ledger
     from colearn_chain.weights.store import ContentStore
 
@@ -150,17 +152,26 @@ def run_command(
     console.print(_summary_table(result, time.monotonic() - started))
     console.print(f"results in {out_dir}/ (results.json, accuracy.png, votes.png, store/)")
     if audit:
-        _audit(simulation.experiment.ledger, store, out_dir)
+        _audit(simulation.experiment.ledger, store, out_dir, experiment_cost_matrix(settings), result)
 
 
-def _audit(ledger: Ledger, store: ContentStore, out_dir: Path) -> None:
-    """``--audit``: the same report `colearn-chain audit --verify` gives, on the run's own chain."""
-    from colearn_chain.audit import audit_contract
+def _audit(ledger: Ledger, store: ContentStore, out_dir: Path, cost: np.ndarray, result: ExperimentResult) -> None:
+    """``--audit``: the same report `colearn-chain audit --verify` gives, on the run's own chain.
+
+    The communication cost is recomputed from the chain's proposers alone and must equal the run's.
+    """
+    import numpy as np
+
+    from colearn_chain.audit import Discrepancy, audit_contract
     from colearn_chain.cli.audit_cmd import render_tables
     from colearn_chain.ledger import ChainLedger
 
     assert isinstance(ledger, ChainLedger)  # --in-memory was refused up front
     report = audit_contract(ledger.client, store, check=True)
+    total = report.compute_costs(cost)
+    if result.communication_cost is not None and not np.isclose(total, result.communication_cost):
+        detail = f"the ledger's proposers cost {total:.6f}, the run recorded {result.communication_cost:.6f}"
+        report.discrepancies.append(Discrepancy(None, "communication-cost", detail))
     (out_dir / "audit.json").write_text(json.dumps(report.to_json(), indent=2, sort_keys=True) + "\n")
     render_tables(report, Console(soft_wrap=True))
     if report.discrepancies:
