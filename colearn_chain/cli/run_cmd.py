@@ -114,6 +114,7 @@ def run_command(
     from colearn_chain.plots import plot_accuracy, plot_votes
     from colearn_chain.simulation import experiment_cost_matrix, load_config, make_settings, prepare_simulation
     from colearn_chain.strategies import make_strategy
+    from colearn_chain.strategies.selectors import RLSelector
     from colearn_chain.strategies.settings import parse_params
     from colearn_chain.weights.store import LocalDirectoryStore
 
@@ -131,7 +132,9 @@ def run_command(
         strategy_params=params or None,
     )  # fmt: skip
     strategy_object = make_strategy(settings.strategy, settings.strategy_params)  # fails before any work
-    experiment_cost_matrix(settings)  # a bad cost matrix, too
+    cost = experiment_cost_matrix(settings)  # a bad cost matrix, too
+    if isinstance(strategy_object, RLSelector):
+        strategy_object.use_cost_matrix(cost)  # and a policy for another number of learners
     out_dir = prepare_out_dir(out)
     store = LocalDirectoryStore(out_dir / "store")
     started = time.monotonic()

@@ -99,6 +99,19 @@ class RLSelector(_Selector):
     def __init__(self, settings: RLSettings | None = None, policy: SelectorPolicy | None = None) -> None:
         self.settings = settings or RLSettings()
         self.policy = policy
+        self.cost: np.ndarray | None = None
+
+    def use_cost_matrix(self, cost: np.ndarray) -> None:
+        """Observe the experiment's hand-over costs instead of those the policy was trained with.
+
+        Raises
+        ------
+        ColearnValueError
+            If the policy was trained for another number of learners than the matrix's.
+        """
+        if self.policy is not None:
+            self.policy.check_learners(int(cost.shape[0]))
+        self.cost = cost
 
     @classmethod
     def from_params(cls, params: Mapping[str, Any]) -> RLSelector:
@@ -117,7 +130,7 @@ class RLSelector(_Selector):
             raise ColearnValueError(_NEEDS_POLICY)
         self.policy.check_learners(len(context.learners))
         rounds = rounds_from_records(context.history, context.learner_ids)
-        state = self.policy.observe(rounds, context.round, context.store.get)
+        state = self.policy.observe(rounds, context.round, context.store.get, self.cost)
         return self.policy.choose(state)
 
 
