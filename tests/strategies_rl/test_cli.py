@@ -200,3 +200,13 @@ def _tiny_policy(path: Path, learners: int) -> Path:
     network = QNetwork(learners, config.features, (8,))
     SelectorPolicy.from_layers(network.linear_layers(), PolicyInfo(config, cost_matrix(learners), 0.8)).save(path)
     return path
+
+
+def test_train_refuses_a_bad_cost_matrix_in_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    matrix = tmp_path / "cost.csv"
+    matrix.write_text("0,1\n1,0\n")
+    args = ["selector", "train", "--setting", "hl", "--learners", "3", "--cost", str(matrix)]
+    code, output = _main([*args, "--out", str(tmp_path / "p.onnx")], capsys)
+    assert code == 1 and len(output.strip().splitlines()) == 1
+    assert "must be 3x3, got shape (2, 2)" in output
+    assert not (tmp_path / "p.onnx").exists()
