@@ -132,9 +132,9 @@ def run_command(
         strategy_params=params or None,
     )  # fmt: skip
     strategy_object = make_strategy(settings.strategy, settings.strategy_params)  # fails before any work
-    cost = experiment_cost_matrix(settings)  # a bad cost matrix, too
+    matrix = experiment_cost_matrix(settings)  # a bad cost matrix, too
     if isinstance(strategy_object, RLSelector):
-        strategy_object.use_cost_matrix(cost)  # and a policy for another number of learners
+        strategy_object.use_cost_matrix(matrix)  # and a policy for another number of learners
     out_dir = prepare_out_dir(out)
     store = LocalDirectoryStore(out_dir / "store")
     started = time.monotonic()
@@ -155,7 +155,7 @@ def run_command(
     console.print(_summary_table(result, time.monotonic() - started))
     console.print(f"results in {out_dir}/ (results.json, accuracy.png, votes.png, store/)")
     if audit:
-        _audit(simulation.experiment.ledger, store, out_dir, experiment_cost_matrix(settings), result)
+        _audit(simulation.experiment.ledger, store, out_dir, matrix, result)
 
 
 def _audit(ledger: Ledger, store: ContentStore, out_dir: Path, cost: np.ndarray, result: ExperimentResult) -> None:

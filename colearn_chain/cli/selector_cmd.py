@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import time
@@ -57,6 +58,9 @@ def train_command(
     network: Annotated[
         str, typer.Option(help="shared (one small net scores each learner) | paper (the paper's 500-200 MLP).")
     ] = "shared",
+    epsilon_decay: Annotated[
+        float, typer.Option(help="Exploration decays by exp(-this) per episode (the paper: 0.02).")
+    ] = 0.02,
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing policy file.")] = False,
 ) -> None:
     """Train the selector's DQN over simulated episodes and save its policy as ONNX."""
@@ -76,9 +80,8 @@ def train_command(
         learners=learners, task=task, partition=partition, goal=goal, horizon=horizon,
         local_epochs=local_epochs, cost_seed=cost_seed, setting=setting, cost=matrix,
     )  # fmt: skip
-    settings = TrainSettings(
-        episodes=episodes, seed=seed, environment=environment, dqn=DQNSettings.named(network), pca_components=pca
-    )
+    dqn = dataclasses.replace(DQNSettings.named(network), epsilon_decay=epsilon_decay)
+    settings = TrainSettings(episodes=episodes, seed=seed, environment=environment, dqn=dqn, pca_components=pca)
     console = Console(stderr=True)
     started = time.monotonic()
     with progress_bar("episode", console) as progress:
