@@ -23,9 +23,9 @@ import dataclasses
 import logging
 import math
 import typing
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 import numpy as np
 
@@ -33,6 +33,7 @@ from colearn_chain.errors import ColearnError, ColearnRuntimeError, ColearnValue
 from colearn_chain.interface import MachineLearningInterface, weights_to_onnx
 from colearn_chain.strategies import aggregate
 from colearn_chain.strategies.aggregate import Array, Named
+from colearn_chain.strategies.aggregators.abilities import fitness_of
 from colearn_chain.strategies.base import Proposal, ProposalStrategy, RoundContext
 from colearn_chain.strategies.manifest import (
     SOFTMAX_TOLERANCE,
@@ -52,6 +53,9 @@ from colearn_chain.weights.codec import WeightsSpec, decode_weights, encode_weig
 from colearn_chain.weights.digest import normalize_digest
 from colearn_chain.weights.store import BlobNotFound
 
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
 log = logging.getLogger(__name__)
 
 __all__ = [
@@ -65,7 +69,7 @@ __all__ = [
 ]
 
 #: An aggregator's settings dataclass.
-S = TypeVar("S")
+S = TypeVar("S", bound="DataclassInstance")
 
 
 @dataclass(frozen=True)
@@ -135,6 +139,16 @@ class Aggregator(ProposalStrategy, Generic[S]):
         the same method on its own manifest, so what it proposes is what this returns.
         """
 
+    def fitness(self, context: RoundContext, proposer: int) -> Callable[[Mapping[str, Array]], float]:
+        """How the proposer scores a candidate model for the scoring rules (lower is better).
+
+        ``weighted`` and ``evolutionary`` call this. By default it is the proposer's vote score
+        (:func:`~colearn_chain.strategies.aggregators.abilities.fitness_of`); an aggregator that
+        judges models otherwise (e.g. by an RL learner's episode return) overrides it, and the
+        rest of its plan and its recompute rule stay as they are.
+        """
+        return fitness_of(context.learners[proposer])
+
     def propose(self, context: RoundContext, proposer: int, contributions: Mapping[int, str]) -> Proposal:
         """Fetch and check the contributions, plan, write the manifest, and compute the proposal from it."""
         learner = context.learners[proposer]
@@ -150,7 +164,7 @@ class Aggregator(ProposalStrategy, Generic[S]):
         details = plan.details or [{} for _ in inputs]
         manifest = Manifest(
             strategy=self.name,
-            params=dataclasses.asdict(self.settings),  # type: ignore[call-overload]
+            params=dataclasses.asdict(self.settings),
             round=context.round,
             proposer=context.learner_ids[proposer],
             inputs=tuple(

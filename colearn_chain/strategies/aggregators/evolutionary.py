@@ -20,7 +20,7 @@ import numpy as np
 from colearn_chain.errors import ColearnValueError
 from colearn_chain.strategies import aggregate
 from colearn_chain.strategies.aggregate import Array, Derivation, Named
-from colearn_chain.strategies.aggregators.abilities import fitness_of, json_number
+from colearn_chain.strategies.aggregators.abilities import json_number
 from colearn_chain.strategies.aggregators.base import Aggregator, Contribution, Plan
 from colearn_chain.strategies.base import RoundContext
 from colearn_chain.strategies.manifest import (
@@ -77,7 +77,7 @@ class Evolutionary(Aggregator[EvolutionarySettings]):
         seed = int(np.random.SeedSequence(entropy).generate_state(1, np.uint64)[0]) % 2**63
         evolution = aggregate.differential_evolution(
             [c.weights for c in inputs],
-            fitness_of(context.learners[proposer]),
+            self.fitness(context, proposer),
             mutation=s.F,
             crossover=s.CR,
             generations=s.generations,

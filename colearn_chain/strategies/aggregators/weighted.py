@@ -14,7 +14,7 @@ from typing import ClassVar
 
 from colearn_chain.strategies import aggregate
 from colearn_chain.strategies.aggregate import Array, Named
-from colearn_chain.strategies.aggregators.abilities import fitness_of, json_number
+from colearn_chain.strategies.aggregators.abilities import json_number
 from colearn_chain.strategies.aggregators.base import Aggregator, Contribution, Plan, softmax_rule
 from colearn_chain.strategies.base import RoundContext
 from colearn_chain.strategies.manifest import Manifest
@@ -37,7 +37,7 @@ class Weighted(Aggregator[WeightedSettings]):
     name: ClassVar[str] = "weighted"
 
     def plan(self, context: RoundContext, proposer: int, inputs: Sequence[Contribution]) -> Plan:
-        fitness = fitness_of(context.learners[proposer])
+        fitness = self.fitness(context, proposer)
         rewards = [-fitness(c.weights) for c in inputs]
         temperature = self.settings.temperature
         return Plan(
