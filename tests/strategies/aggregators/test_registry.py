@@ -131,8 +131,15 @@ def test_the_registry_refuses_incomplete_aggregators() -> None:
         def plan(self, context: RoundContext, proposer: int, inputs: Sequence[Contribution]) -> Plan:
             return Plan([1.0] * len(inputs))
 
+    class Unsettled(Aggregator):  # type: ignore[type-arg]  # no settings dataclass as the type argument
+        name: ClassVar[str] = "unsettled"
+        plan = First.plan
+        recompute = First.recompute
+
     with pytest.raises(TypeError, match="has no name"):
         registry_of(Nameless)
+    with pytest.raises(TypeError, match=r"names no settings dataclass: subclass Aggregator\[Settings\]"):
+        registry_of(Unsettled)
     with pytest.raises(TypeError, match=r"leaves \['recompute'\] abstract"):
         registry_of(Unfinished)  # type: ignore[type-abstract]
     with pytest.raises(TypeError, match="share the name 'first'"):
