@@ -8,6 +8,7 @@ implementation must pass is :mod:`colearn_chain.weights.store_suite` (imports py
 
 from colearn_chain.weights.codec import (
     DEFAULT_MAX_BYTES,
+    MAX_TENSORS,
     SUPPORTED_DTYPES,
     WEIGHTS_IR_VERSION,
     WEIGHTS_OPSET,
@@ -29,12 +30,14 @@ from colearn_chain.weights.errors import (
     InvalidWeightsBlob,
     MalformedBlob,
     NonFiniteWeights,
+    TooManyTensors,
     WeightsSpecMismatch,
 )
 from colearn_chain.weights.store import ContentStore, InMemoryStore, LocalDirectoryStore
 
 __all__ = [
     "DEFAULT_MAX_BYTES",
+    "MAX_TENSORS",
     "SUPPORTED_DTYPES",
     "WEIGHTS_IR_VERSION",
     "WEIGHTS_OPSET",
@@ -50,6 +53,7 @@ __all__ = [
     "LocalDirectoryStore",
     "MalformedBlob",
     "NonFiniteWeights",
+    "TooManyTensors",
     "WeightsLike",
     "WeightsSpec",
     "WeightsSpecMismatch",

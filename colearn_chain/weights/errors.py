@@ -17,6 +17,10 @@ class BlobTooLarge(InvalidWeightsBlob):
     """The blob is larger than the receiver's size cap (checked before anything else is done)."""
 
 
+class TooManyTensors(InvalidWeightsBlob):
+    """The blob holds more tensors than the receiver's cap (checked before the blob is parsed)."""
+
+
 class HashMismatch(InvalidWeightsBlob):
     """The blob's sha256 is not the hash the ledger recorded for it."""
 
