@@ -31,6 +31,7 @@ from colearn_chain.weights.errors import (
     MalformedBlob,
     NonFiniteWeights,
     TooManyTensors,
+    UnsafeBlob,
     WeightsSpecMismatch,
 )
 from colearn_chain.weights.store import ContentStore, InMemoryStore, LocalDirectoryStore
@@ -54,6 +55,7 @@ __all__ = [
     "MalformedBlob",
     "NonFiniteWeights",
     "TooManyTensors",
+    "UnsafeBlob",
     "WeightsLike",
     "WeightsSpec",
     "WeightsSpecMismatch",
