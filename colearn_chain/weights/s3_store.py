@@ -22,7 +22,7 @@ import os
 from collections.abc import Iterable
 from typing import Any
 
-from colearn_chain.errors import ColearnRuntimeError
+from colearn_chain.errors import ColearnRuntimeError, ColearnValueError
 from colearn_chain.weights.codec import DEFAULT_MAX_BYTES
 from colearn_chain.weights.errors import StoreAccessDenied, StoreNotFound, StoreUnavailable
 from colearn_chain.weights.store import (
@@ -36,9 +36,9 @@ from colearn_chain.weights.store import (
 
 __all__ = ["DEFAULT_ATTEMPTS", "S3Store"]
 
-#: Attempts per request (botocore's "standard" retry mode: exponential backoff with jitter, on
-#: connection errors, throttling and 5xx); with 5 attempts an unreachable store is given up
-#: after about 15 seconds.
+#: Attempts per request unless ``AWS_MAX_ATTEMPTS`` says otherwise (botocore's "standard" retry
+#: mode: exponential backoff with jitter, on connection errors, throttling and 5xx); with 5
+#: attempts an unreachable store is given up after about 15 seconds.
 DEFAULT_ATTEMPTS = 5
 _CONNECT_TIMEOUT = 5.0
 _READ_TIMEOUT = 30.0
@@ -61,6 +61,19 @@ _DENIED = frozenset(
 _ENDPOINT_VARIABLES = ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL")
 
 
+def _attempts(given: int | None) -> int:
+    text = os.environ.get("AWS_MAX_ATTEMPTS") if given is None else str(given)
+    if text is None:
+        return DEFAULT_ATTEMPTS
+    try:
+        attempts = int(text)
+    except ValueError:
+        attempts = 0
+    if attempts < 1:
+        raise ColearnValueError(f"attempts (AWS_MAX_ATTEMPTS) must be a positive integer, got {text!r}")
+    return attempts
+
+
 def _one_line(text: object) -> str:
     return " ".join(str(text).split())
 
@@ -79,7 +92,8 @@ class S3Store(ContentStore):
     max_bytes
         Cap on the size of a blob :meth:`get` returns.
     attempts
-        Tries per request before :class:`StoreUnavailable` (botocore's standard retries).
+        Tries per request before :class:`StoreUnavailable` (botocore's standard retries);
+        ``None`` reads ``AWS_MAX_ATTEMPTS``, else :data:`DEFAULT_ATTEMPTS`.
     """
 
     def __init__(
@@ -89,7 +103,7 @@ class S3Store(ContentStore):
         *,
         endpoint_url: str | None = None,
         max_bytes: int = DEFAULT_MAX_BYTES,
-        attempts: int = DEFAULT_ATTEMPTS,
+        attempts: int | None = None,
     ) -> None:
         import boto3
         from botocore.config import Config
@@ -97,10 +111,10 @@ class S3Store(ContentStore):
         self.bucket = bucket
         self.prefix = prefix.strip("/")
         self.max_bytes = check_cap(max_bytes)
-        self.attempts = attempts
+        self.attempts = _attempts(attempts)
         custom_endpoint = endpoint_url is not None or any(os.environ.get(name) for name in _ENDPOINT_VARIABLES)
         config = Config(
-            retries={"max_attempts": attempts, "mode": "standard"},
+            retries={"max_attempts": self.attempts, "mode": "standard"},
             connect_timeout=_CONNECT_TIMEOUT,
             read_timeout=_READ_TIMEOUT,
             s3={"addressing_style": "path"} if custom_endpoint else {},
