@@ -14,6 +14,7 @@ import builtins
 import contextlib
 import errno
 import hashlib
+import io
 import os
 import secrets
 import stat
@@ -62,7 +63,8 @@ def read_capped(read: Callable[[int], bytes], limit: int, what: str) -> Fetched:
     checked, or a server that sends more than it announced, cannot make the reader hold more.
     """
     hasher = hashlib.sha256()
-    chunks: builtins.list[bytes] = []
+    # BytesIO hands its buffer over on getvalue() without a copy: a read holds the blob once.
+    buffer = io.BytesIO()
     total = 0
     while True:
         chunk = read(min(_CHUNK, limit + 1 - total))
@@ -72,8 +74,8 @@ def read_capped(read: Callable[[int], bytes], limit: int, what: str) -> Fetched:
         if total > limit:
             raise too_large(what, total, limit)
         hasher.update(chunk)
-        chunks.append(chunk)
-    return b"".join(chunks), hasher.hexdigest()
+        buffer.write(chunk)
+    return buffer.getvalue(), hasher.hexdigest()
 
 
 class ContentStore(abc.ABC):
