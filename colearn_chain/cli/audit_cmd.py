@@ -13,7 +13,13 @@ from rich.table import Table
 
 from colearn_chain.audit import AuditReport
 from colearn_chain.cli.app import app
-from colearn_chain.cli.options import DeploymentOption, OptionalRpcOption
+from colearn_chain.cli.options import (
+    STORE_FORMS,
+    DeploymentOption,
+    OptionalRpcOption,
+    StoreEndpointOption,
+    open_store_option,
+)
 from colearn_chain.errors import ColearnValueError
 
 
@@ -83,7 +89,10 @@ def emit(report: AuditReport, output: Format, plot: Path | None) -> int:
 def audit_command(
     deployment: DeploymentOption,
     rpc: OptionalRpcOption = None,
-    store: Annotated[Path | None, typer.Option(help="Content store to verify (default: the deployment's).")] = None,
+    store: Annotated[
+        str | None, typer.Option(help=f"Content store to verify, {STORE_FORMS} (default: the deployment's).")
+    ] = None,
+    store_endpoint: StoreEndpointOption = None,
     round: Annotated[int | None, typer.Option("--round", help="Only this round.")] = None,
     learner: Annotated[str | None, typer.Option(help="Only what this learner did.")] = None,
     format: Annotated[Format, typer.Option("--format", help="table, json (stable, for scripts) or csv.")] = (
@@ -101,15 +110,15 @@ def audit_command(
     from colearn_chain.audit import audit_contract
     from colearn_chain.chain import CollectiveLearningClient, connect
     from colearn_chain.deployment import Deployment
-    from colearn_chain.weights.store import LocalDirectoryStore
 
     info = Deployment.load(deployment)
+    blob_store = open_store_option(store or info.store, store_endpoint, create=False)
     if learner is not None:
         if not is_address(learner):
             raise ColearnValueError(f"--learner: {learner!r} is not an Ethereum address")
         learner = to_checksum_address(learner)
     chain = connect(rpc or info.rpc_url)
     client = CollectiveLearningClient.at(chain, info.contract, info.deployment_block)
-    report = audit_contract(client, LocalDirectoryStore(store or info.store), verify, evaluate, info.learner)
+    report = audit_contract(client, blob_store, verify, evaluate, info.learner)
     raise typer.Exit(emit(report.filtered(round, learner), format, plot))
 

@@ -10,7 +10,14 @@ import typer
 from eth_utils.address import is_address, to_checksum_address
 
 from colearn_chain.cli.app import app
-from colearn_chain.cli.options import AccountOption, RpcOption, unlock
+from colearn_chain.cli.options import (
+    STORE_FORMS,
+    AccountOption,
+    RpcOption,
+    StoreEndpointOption,
+    open_store_option,
+    unlock,
+)
 from colearn_chain.errors import ColearnValueError
 
 
@@ -41,7 +48,7 @@ def deploy_command(
     rpc: RpcOption,
     account: AccountOption,
     learners: Annotated[str, typer.Option(help="Learner addresses, comma-separated, in order.")],
-    store: Annotated[Path, typer.Option(help="The shared content store directory.")],
+    store: Annotated[str, typer.Option(help=f"The shared content store: {STORE_FORMS}.")],
     out: Annotated[Path, typer.Option(help="Where to write the deployment file.")] = Path("deployment.json"),
     threshold: Annotated[float, typer.Option(help="Share of the n - 1 voters that must approve, in (0, 1].")] = 0.5,
     rounds: Annotated[int, typer.Option(help="Rounds the experiment lasts (0: unlimited).")] = 10,
@@ -56,6 +63,7 @@ def deploy_command(
         list[str] | None, typer.Option("--strategy-param", help="KEY=VALUE setting of the strategy (repeatable).")
     ] = None,
     fund: Annotated[str | None, typer.Option(help="Send each learner this much ether from the deployer.")] = None,
+    store_endpoint: StoreEndpointOption = None,
 ) -> None:
     """Deploy one experiment; twice on one chain gives two independent experiments."""
     from colearn_chain.chain import CollectiveLearningClient, connect
@@ -67,7 +75,6 @@ def deploy_command(
     from colearn_chain.ledger import threshold_to_bps
     from colearn_chain.strategies import make_strategy
     from colearn_chain.strategies.settings import parse_params
-    from colearn_chain.weights.store import LocalDirectoryStore
 
     if out.exists():
         raise ColearnValueError(f"{out} already exists: choose another --out")
@@ -82,10 +89,10 @@ def deploy_command(
             raise ColearnValueError(f"--selector: {selector!r} is not an Ethereum address")
         selector_address = to_checksum_address(selector)
     spec = LearnerSpec(task=None if learner else task, factory=learner, seed=seed, count=len(addresses))
+    blob_store = open_store_option(store, store_endpoint)
 
     deployer = unlock(account)
     chain = connect(rpc)
-    blob_store = LocalDirectoryStore(store)
     initial = blob_store.put(weights_to_onnx(spec.build(0).mli_get_current_weights()))
     client = CollectiveLearningClient.deploy(
         chain,
@@ -106,7 +113,7 @@ def deploy_command(
         contract=client.address,
         deployment_block=client.deployment_block,
         artifact_sha256=default_artifact().sha256,
-        store=str(Path(store).resolve()),
+        store=blob_store.location,
         learner=spec.to_json(),
         learners=addresses,
         threshold=threshold,
@@ -121,4 +128,4 @@ def deploy_command(
     )
     deployment.save(out)
     typer.echo(f"deployed {client.address} on chain {chain.chain_id} at block {client.deployment_block}")
-    typer.echo(f"initial model {initial} in {store}; deployment file {out}")
+    typer.echo(f"initial model {initial} in {blob_store.location}; deployment file {out}")

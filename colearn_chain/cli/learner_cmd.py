@@ -10,7 +10,15 @@ from typing import Annotated
 import typer
 
 from colearn_chain.cli.app import app
-from colearn_chain.cli.options import AccountOption, DeploymentOption, OptionalRpcOption, unlock
+from colearn_chain.cli.options import (
+    STORE_FORMS,
+    AccountOption,
+    DeploymentOption,
+    OptionalRpcOption,
+    StoreEndpointOption,
+    open_store_option,
+    unlock,
+)
 
 
 @app.command("learner")
@@ -23,7 +31,10 @@ def learner_command(
         int | None, typer.Option(help="Simulated data: which shard (default: your position among the learners).")
     ] = None,
     rpc: OptionalRpcOption = None,
-    store: Annotated[Path | None, typer.Option(help="The content store (default: the deployment's).")] = None,
+    store: Annotated[
+        str | None, typer.Option(help=f"The content store, {STORE_FORMS} (default: the deployment's).")
+    ] = None,
+    store_endpoint: StoreEndpointOption = None,
     poll: Annotated[float, typer.Option(help="Seconds between looks at the chain.")] = 0.2,
     max_outage: Annotated[float, typer.Option(help="Seconds to keep retrying an unreachable node.")] = 60.0,
 ) -> None:
@@ -38,7 +49,6 @@ def learner_command(
     from colearn_chain.learner_spec import LearnerSpec
     from colearn_chain.participant import Participant, ParticipantSettings
     from colearn_chain.strategies import make_strategy
-    from colearn_chain.weights.store import LocalDirectoryStore
 
     logging.basicConfig(
         level=logging.INFO,
@@ -48,6 +58,7 @@ def learner_command(
         force=True,
     )
     info = Deployment.load(deployment)
+    blob_store = open_store_option(store or info.store, store_endpoint)
     me = unlock(account)
     if me.address not in info.learners:
         raise ColearnValueError(f"{me.address} is not one of this deployment's learners")
@@ -64,7 +75,7 @@ def learner_command(
         client,
         me,
         learner,
-        LocalDirectoryStore(store or info.store),
+        blob_store,
         strategy,
         ParticipantSettings(poll_interval=poll, max_outage=max_outage),
         seed=spec.seed,

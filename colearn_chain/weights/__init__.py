@@ -8,6 +8,7 @@ implementation must pass is :mod:`colearn_chain.weights.store_suite` (imports py
 
 from colearn_chain.weights.codec import (
     DEFAULT_MAX_BYTES,
+    MAX_TENSORS,
     SUPPORTED_DTYPES,
     WEIGHTS_IR_VERSION,
     WEIGHTS_OPSET,
@@ -29,12 +30,15 @@ from colearn_chain.weights.errors import (
     InvalidWeightsBlob,
     MalformedBlob,
     NonFiniteWeights,
+    TooManyTensors,
+    UnsafeBlob,
     WeightsSpecMismatch,
 )
 from colearn_chain.weights.store import ContentStore, InMemoryStore, LocalDirectoryStore
 
 __all__ = [
     "DEFAULT_MAX_BYTES",
+    "MAX_TENSORS",
     "SUPPORTED_DTYPES",
     "WEIGHTS_IR_VERSION",
     "WEIGHTS_OPSET",
@@ -50,6 +54,8 @@ __all__ = [
     "LocalDirectoryStore",
     "MalformedBlob",
     "NonFiniteWeights",
+    "TooManyTensors",
+    "UnsafeBlob",
     "WeightsLike",
     "WeightsSpec",
     "WeightsSpecMismatch",
