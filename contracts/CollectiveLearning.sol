@@ -156,7 +156,7 @@ contract CollectiveLearning {
     uint256 private constant _VOTE_WORD_LEARNERS = 192;
     uint256 private constant _VOTE_TAG_SHIFT = 192;
     /// @dev Learners per page (20 bytes each, after one leading STOP byte: under EIP-170's limit).
-    uint256 private constant _PAGE_LEARNERS = 1024;
+    uint256 private constant _PAGE_LEARNERS = 256;
     /// @dev secp256k1's order / 2: the largest `s` accepted (EIP-2).
     uint256 private constant _HALF_ORDER = 0x7FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF5D576E7357A4501DDFE92F46681B20A0;
     uint256 private constant _PROTOCOL_VERSION = 2;
@@ -177,7 +177,7 @@ contract CollectiveLearning {
     /// @dev Round 0's start block: max(deployment block, startBlock), which may not fit the
     ///      48-bit start field of the packed words (later rounds start at a mined block, which does).
     uint64 private immutable _roundZeroStart;
-    /// @dev The first page of learner addresses (learners 0..1023); later pages are in `_morePages`.
+    /// @dev The first page of learner addresses (learners 0..255); later pages are in `_morePages`.
     address private immutable _firstPage;
     uint256 private immutable _deployedChainId;
     bytes32 private immutable _deployedDomainSeparator;

@@ -103,11 +103,11 @@ def entry_tuple(entry: BatchEntry, key_of: dict[str, LocalAccount]) -> tuple[int
 
 def honest_entry(
     client: CollectiveLearningClient, voter: LocalAccount, index: int, round: int, weights: bytes,
-    approve: bool = True, score: int = 973_000, **changes: Any,
+    approve: bool = True, score: int = 973_000, signed: dict[str, Any] | None = None,
 ) -> BatchEntry:
-    """``voter``'s correctly signed vote at ``index``, with ``changes`` made to what was signed."""
+    """``voter``'s vote at ``index``, signed correctly unless ``signed`` changes what was signed."""
     claim = VoteClaim(
         signer=voter.address, chain_id=client.chain.chain_id, contract=client.address, round=round,
         weights=weights, approve=approve, score=score,
     )  # fmt: skip
-    return BatchEntry(index, approve, score, replace(claim, **changes))
+    return BatchEntry(index, approve, score, replace(claim, **(signed or {})))
