@@ -24,7 +24,7 @@ from eth_utils.crypto import keccak
 
 from colearn_chain.chain.backends import ChainBackend, RevertData, TransactionRejected
 
-__all__ = ["ChainBackendSuite", "ECHO_INIT_CODE", "ECHO_RUNTIME", "ECHO_TOPIC"]
+__all__ = ["ECHO_INIT_CODE", "ECHO_RUNTIME", "ECHO_TOPIC", "ChainBackendSuite"]
 
 #: The topic the echo contract logs (LOG1, no data) when called with empty calldata.
 ECHO_TOPIC = keccak(text="Echo()")
