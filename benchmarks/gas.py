@@ -450,8 +450,9 @@ def render(figures: dict[str, Any], targets: Sequence[Target], console: Console)
     history.add_row("round 0 - round 1", *(f"{s['first_round_delta']:+,}" for s in sizes))
     console.print(history)
     console.print(
-        "Round 0 is cheaper only in calldata: its round number is all zero bytes (4 gas each "
-        "instead of 16).",
+        "Round 0 costs more: it writes the vote word for the first time (zero to non-zero, "
+        "20,000 gas more); later rounds rewrite it in place. Its calldata is a little cheaper "
+        "(its round number is all zero bytes: 4 gas each instead of 16).",
         style="dim",
     )
 
