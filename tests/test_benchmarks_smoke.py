@@ -119,7 +119,10 @@ def test_later_rounds_cost_the_same_and_deploy_grows_per_learner(
     for size in (three, ten):
         assert size["later_rounds_equal"] is True
         first, second = size["rounds"][0]["total"], size["rounds"][1]["total"]
-        assert size["first_round_delta"] == first - second <= 0
+        # round 0 writes the vote word for the first time (zero to non-zero: 20,000 gas instead of
+        # 2,900) and saves a little calldata on its all-zero round number; nothing else differs
+        assert size["first_round_delta"] == first - second
+        assert 20_000 - 2_900 - 20 * size["n"] <= first - second <= 20_000 - 2_900
         assert size["deploy_per_learner"] == pytest.approx(size["deploy"] / size["n"])
         assert size["propose_zero_manifest"] < size["propose_manifest"]
     assert three["marginal_per_learner"] is None
