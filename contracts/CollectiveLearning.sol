@@ -698,7 +698,8 @@ contract CollectiveLearning {
         assembly ("memory-safe") {
             page := create(0, add(init, 32), mload(init))
         }
-        if (page == address(0)) revert NoLearners();
+        // CREATE fails only when out of gas: revert without a (misleading) protocol error.
+        require(page != address(0));
     }
 
     function _page(uint256 pageNumber) private view returns (address) {
