@@ -13,6 +13,7 @@ from eth_account import Account
 from eth_account.messages import encode_typed_data
 from eth_account.signers.local import LocalAccount
 from eth_utils.address import to_checksum_address
+from eth_utils.crypto import keccak
 
 from colearn_chain.chain.types import SignedVote
 from colearn_chain.errors import ColearnValueError
@@ -54,15 +55,18 @@ def vote_message(round: int, weights: bytes, approve: bool, score: int) -> dict[
 
 
 def vote_digest(contract: str, chain_id: int, round: int, weights: bytes, approve: bool, score: int) -> bytes:
-    """The EIP-712 digest of a vote, computed by eth-account (equals the contract's ``voteDigest``)."""
-    from eth_account.messages import _hash_eip191_message
+    """The EIP-712 digest of a vote, encoded by eth-account (equals the contract's ``voteDigest``).
 
+    eth-account's ``encode_typed_data`` does the EIP-712 work (domain separator and struct hash,
+    in the signable message's header and body); the digest is EIP-191's keccak of
+    ``0x19 || version || header || body``, exactly what ``Account.sign_typed_data`` signs.
+    """
     signable = encode_typed_data(
         domain_data=vote_domain(contract, chain_id),
         message_types=VOTE_TYPES,
         message_data=vote_message(round, weights, approve, score),
     )
-    return bytes(_hash_eip191_message(signable))
+    return keccak(b"\x19" + signable.version + signable.header + signable.body)
 
 
 def sign_vote(

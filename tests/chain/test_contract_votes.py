@@ -347,3 +347,21 @@ def test_four_hundred_learners_across_vote_words_and_pages(chain: Chain) -> None
     cast = [e for e in last.events if isinstance(e, ev.VoteCast)]
     assert [e.voter for e in cast] == [a.address for a in learners[251:] if a is not learners[300]]
     assert isinstance(last.events[-1], ev.RoundFinalized) and last.events[-1].approvals == 399
+
+
+def test_signing_refuses_values_outside_the_vote_types() -> None:
+    from colearn_chain.chain.accounts import eth_tester_dev_accounts
+    from colearn_chain.chain.signing import compact_signature, sign_vote
+
+    account = eth_tester_dev_accounts()[0]
+    contract = "0x" + "c0" * 20
+    for round, weights, score in ((-1, W1, 0), (0, b"short", 0), (0, W1, 2**63), (0, W1, -(2**63) - 1)):
+        with pytest.raises(ColearnValueError):
+            sign_vote(account, contract, 1, round, weights, True, score)
+    signature = sign_vote(account, contract, 1, 0, W1, True, 0).signature
+    compact = compact_signature(signature)
+    assert len(compact) == 64 and compact[:32] == signature[:32]
+    assert int.from_bytes(compact[32:], "big") >> 255 == signature[64] - 27  # the parity bit
+    assert compact_signature(compact) == compact
+    with pytest.raises(ColearnValueError):
+        compact_signature(signature[:63])
