@@ -86,7 +86,12 @@ class Ledger(abc.ABC):
 
 
 class InMemoryLedger(Ledger):
-    """PROTOCOL.md's tally in memory: no chain, no gas, no signatures."""
+    """PROTOCOL.md's rules and tally in memory: no chain, no gas, no signatures, no deadlines.
+
+    Every call the contract would revert is refused with :class:`ColearnRuntimeError` (a test
+    checks each call against the protocol's reference model, so ``run --in-memory`` cannot drift
+    from the contract).
+    """
 
     def __init__(
         self,
@@ -122,18 +127,24 @@ class InMemoryLedger(Ledger):
         return round % len(self.learner_ids)
 
     def nominate(self, round: int, learner: int) -> None:
+        if not self._selector_mode:
+            raise ColearnRuntimeError("this experiment has no selector: nobody may nominate")
         self._check_round(round)
+        self._check_learner(learner)
+        if self._nominee is not None or self._proposal is not None:
+            raise ColearnRuntimeError(f"round {round} already has its proposer")
         self._nominee = learner
 
     def contribute(self, learner: int, round: int, weights: bytes) -> None:
         self._check_round(round)
-        if self._proposal is not None or learner in self._contributed:
+        self._check_learner(learner)
+        if self._proposal is not None or learner in self._contributed or weights == ZERO_HASH:
             raise ColearnRuntimeError(f"learner {learner} may not contribute in round {round}")
         self._contributed.add(learner)
 
     def propose(self, learner: int, round: int, weights: bytes, manifest: bytes) -> RoundOutcome | None:
         self._check_round(round)
-        if learner != self.proposer(round) or self._proposal is not None:
+        if learner != self.proposer(round) or self._proposal is not None or weights == ZERO_HASH:
             raise ColearnRuntimeError(f"learner {learner} may not propose in round {round}")
         self._proposal = weights
         if len(self.learner_ids) == 1:
@@ -142,6 +153,7 @@ class InMemoryLedger(Ledger):
 
     def vote(self, learner: int, round: int, approve: bool, score: float) -> RoundOutcome | None:
         self._check_round(round)
+        self._check_learner(learner)
         if self._proposal is None or learner == self.proposer(round) or learner in self._voted:
             raise ColearnRuntimeError(f"learner {learner} may not vote in round {round}")
         self._voted.add(learner)
@@ -156,6 +168,10 @@ class InMemoryLedger(Ledger):
     def _check_round(self, round: int) -> None:
         if round != self._round:
             raise ColearnRuntimeError(f"round {round} is not the round in progress ({self._round})")
+
+    def _check_learner(self, learner: int) -> None:
+        if not 0 <= learner < len(self.learner_ids):
+            raise ColearnRuntimeError(f"{learner} is not a learner's index")
 
     def _end(self) -> RoundOutcome:
         voters = len(self.learner_ids) - 1
