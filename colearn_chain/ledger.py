@@ -19,6 +19,7 @@ from colearn_chain.chain import CollectiveLearningClient, score_to_fixed
 from colearn_chain.chain import events as ev
 from colearn_chain.chain.types import ZERO_HASH, Receipt, fixed_to_score
 from colearn_chain.errors import ColearnRuntimeError, ColearnValueError
+from colearn_chain.weights.digest import Digest
 
 
 @dataclass(frozen=True)
@@ -86,20 +87,23 @@ class Ledger(abc.ABC):
 
 
 class InMemoryLedger(Ledger):
-    """PROTOCOL.md's tally in memory: no chain, no gas, no signatures."""
+    """PROTOCOL.md's tally in memory: no chain, no gas, no signatures.
+
+    ``initial_model`` is the starting model's digest in any spelling (hex or ``bytes32``).
+    """
 
     def __init__(
         self,
         learner_ids: Sequence[str],
         threshold: float,
-        initial_model: bytes,
+        initial_model: bytes | str,
         selector_mode: bool = False,
     ) -> None:
         if not learner_ids:
             raise ColearnValueError("an experiment needs at least one learner")
         self.learner_ids = list(learner_ids)
         self.threshold_bps = threshold_to_bps(threshold)
-        self._global = initial_model
+        self._global = Digest(initial_model).bytes32
         self._selector_mode = selector_mode
         self._nominee: int | None = None
         self._round = 0

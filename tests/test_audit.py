@@ -23,6 +23,7 @@ from colearn_chain.plots import plot_audit
 from colearn_chain.simulation import build_learners, make_settings
 from colearn_chain.strategies import make_strategy
 from colearn_chain.weights.codec import encode_weights
+from colearn_chain.weights.digest import Digest
 from colearn_chain.weights.store import InMemoryStore
 
 # The event signatures exactly as PROTOCOL.md writes them: what an outside client knows.
@@ -43,7 +44,7 @@ def _play(chain: Chain, rounds: int = 3, learners: int = 3) -> tuple[CollectiveL
     accounts = chain.new_funded_accounts(learners)
     client = CollectiveLearningClient.deploy(
         chain, chain.dev_accounts()[0], [a.address for a in accounts],
-        max_rounds=rounds, initial_model=bytes.fromhex(initial),
+        max_rounds=rounds, initial_model=initial.bytes32,
     )  # fmt: skip
     Experiment(built, ChainLedger(client, accounts), store, make_strategy("round-robin"), initial, evaluate).run(rounds)
     return client, store
@@ -63,12 +64,12 @@ def test_rounds_are_rebuilt_from_events(played: tuple[CollectiveLearningClient, 
     for record in report.rounds:
         info = client.round_info(record.round)
         assert record.proposer == info.proposer
-        assert record.weights == "0x" + info.weights.hex()
+        assert record.weights == Digest(info.weights).prefixed
         assert record.manifest is None
         assert (record.approvals, record.rejections) == (info.approvals, info.rejections)
         assert record.outcome == info.status.name.lower()
         assert len(record.votes) == 2
-    assert report.rounds[-1].global_model == "0x" + client.global_model().hex()
+    assert report.rounds[-1].global_model == Digest(client.global_model()).prefixed
 
 
 def test_learner_summaries(played: tuple[CollectiveLearningClient, InMemoryStore, AuditReport]) -> None:

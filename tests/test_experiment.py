@@ -91,7 +91,7 @@ def test_invalid_proposals_are_rejected_with_a_reason_and_the_experiment_carries
     learners, evaluate, _ = build_learners(settings)
     store = InMemoryStore()
     initial = publish_initial_model(learners, store)
-    ledger = InMemoryLedger([f"0x{i:040x}" for i in range(3)], 0.5, bytes.fromhex(initial))
+    ledger = InMemoryLedger([f"0x{i:040x}" for i in range(3)], 0.5, initial)
     experiment = Experiment(learners, ledger, store, strategy, initial, evaluate)
     records = experiment.run(2)
     for record in records:
