@@ -15,7 +15,7 @@ import os
 import string
 import tempfile
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, MutableMapping
 from pathlib import Path
 
 from colearn_chain.errors import ColearnFileError, ColearnValueError
@@ -112,10 +112,14 @@ class ContentStore(abc.ABC):
 
 
 class InMemoryStore(ContentStore):
-    """A store in a dict, for simulations and tests: one process, any number of threads."""
+    """A store in a dict, for simulations and tests: one process, any number of threads.
 
-    def __init__(self) -> None:
-        self._blobs: dict[str, bytes] = {}
+    ``blobs`` is the mapping to keep them in (digest -> bytes), new and empty by default; a test
+    that hands its own can corrupt a blob behind the store's back and check that reads refuse it.
+    """
+
+    def __init__(self, blobs: MutableMapping[str, bytes] | None = None) -> None:
+        self._blobs: MutableMapping[str, bytes] = {} if blobs is None else blobs
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:

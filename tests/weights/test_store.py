@@ -22,11 +22,15 @@ from colearn_chain.weights.store_suite import ContentStoreSuite, MultiProcessSto
 
 class TestInMemoryStore(ContentStoreSuite):
     def make_store(self, tmp_path: Path) -> ContentStore:
-        return InMemoryStore()
+        blobs: dict[str, bytes] = {}
+        store = InMemoryStore(blobs)
+        self.__dict__.setdefault("blobs_of", {})[id(store)] = (store, blobs)  # the dict behind each store
+        return store
 
     def tamper(self, store: ContentStore, digest: str, data: bytes) -> None:
-        assert isinstance(store, InMemoryStore)
-        store._blobs[digest] = data
+        kept, blobs = self.__dict__["blobs_of"][id(store)]
+        assert kept is store
+        blobs[digest] = data
 
     def test_stores_are_independent(self) -> None:
         first, second = InMemoryStore(), InMemoryStore()
