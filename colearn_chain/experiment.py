@@ -122,7 +122,7 @@ class Experiment:
         for contributor in self.strategy.contributors(context, proposer):
             record_update = partial(self.ledger.contribute, contributor, round_index)
             contributions[contributor] = publish_contribution(self.learners[contributor], self.store, record_update)
-        proposal = self.strategy.propose(context, proposer, contributions)
+        proposal = self.strategy.make_proposal(context, proposer, contributions)
         published = publish_proposal(self.store, proposal, partial(self.ledger.propose, proposer, round_index))
         digest, manifest, outcome = published.weights, published.manifest, published.recorded
         log.info("round %d: learner %d proposed %s", round_index, proposer, digest[:12])

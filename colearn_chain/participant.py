@@ -205,7 +205,7 @@ class Participant:
             if waiting and not self._window_half_gone(block, info.start_block):
                 return False
             contributions: dict[int, str] = {self.learners.index(a): Digest(w) for a, w in contributed.items()}
-            proposal = self.strategy.propose(context, self.index, contributions)
+            proposal = self.strategy.make_proposal(context, self.index, contributions)
             record_proposal = partial(self.client.propose, self.account, round_index)
             digest = publish_proposal(self.store, proposal, record_proposal).weights
             log.info("round %d: proposed %s", round_index, digest[:12])

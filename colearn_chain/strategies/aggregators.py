@@ -279,7 +279,7 @@ class Aggregator(ProposalStrategy, abc.ABC):
     def plan(self, context: RoundContext, proposer: int, inputs: Sequence[Contribution]) -> Plan:
         """Decide the coefficients and recipe for ``inputs`` (the usable contributions, by learner index)."""
 
-    def propose(self, context: RoundContext, proposer: int, contributions: Mapping[int, str]) -> Proposal:
+    def make_proposal(self, context: RoundContext, proposer: int, contributions: Mapping[int, str]) -> Proposal:
         """Fetch and check the contributions, plan, write the manifest, and compute the proposal from it."""
         learner = context.learners[proposer]
         spec = _spec_of(learner)

@@ -108,7 +108,7 @@ def test_bad_contributions_are_excluded_and_recorded(four_learners: list[Machine
     junk = store.put(b"not a model")
     contributions = {0: good, 1: other, 2: junk, 3: sha256_hex(b"never stored")}
     context = RoundContext(0, four_learners, IDS, store)
-    proposal = make_strategy("median").propose(context, 0, contributions)
+    proposal = make_strategy("median").make_proposal(context, 0, contributions)
     assert proposal.manifest is not None
     manifest = parse_manifest(proposal.manifest)
     assert [e.learner for e in manifest.inputs] == IDS[:2]
@@ -121,7 +121,7 @@ def test_bad_contributions_are_excluded_and_recorded(four_learners: list[Machine
     assert recompute_proposal(proposal.manifest, store) == proposal.weights
 
     with pytest.raises(ColearnRuntimeError, match="no contribution could be used"):
-        make_strategy("median").propose(context, 0, {2: junk})
+        make_strategy("median").make_proposal(context, 0, {2: junk})
 
 
 @pytest.mark.parametrize(
@@ -159,7 +159,7 @@ def test_krum_with_too_large_f_says_what_to_do(four_learners: list[MachineLearni
     }
     context = RoundContext(0, four_learners, IDS, store)
     with pytest.raises(ColearnValueError, match=r"krum with f=1 needs more than 4 learners .* set f to at most 0"):
-        Krum(KrumSettings(f=1)).propose(context, 0, contributions)
+        Krum(KrumSettings(f=1)).make_proposal(context, 0, contributions)
 
 
 class _Plain(MachineLearningInterface):
@@ -202,8 +202,8 @@ def test_learners_without_an_optional_ability_fail_clearly(
         i: store.put(weights_to_onnx(learner.mli_get_current_weights())) for i, learner in enumerate(plain)
     }
     with pytest.raises(ColearnValueError, match=message):
-        make_strategy(name).propose(RoundContext(0, plain, IDS, store), 0, contributions)
-    equal = make_strategy("fedavg", {"weighting": "equal"}).propose(
+        make_strategy(name).make_proposal(RoundContext(0, plain, IDS, store), 0, contributions)
+    equal = make_strategy("fedavg", {"weighting": "equal"}).make_proposal(
         RoundContext(0, plain, IDS, store), 0, contributions
     )
     assert equal.manifest is not None
@@ -268,7 +268,7 @@ def test_aggregated_proposal_is_deterministic(four_learners: list[MachineLearnin
         i: store.put(weights_to_onnx(learner.mli_propose_weights())) for i, learner in enumerate(four_learners)
     }
     context = RoundContext(0, four_learners, IDS, store)
-    first = make_strategy("evolutionary").propose(context, 1, contributions)
-    second = make_strategy("evolutionary").propose(context, 1, contributions)
+    first = make_strategy("evolutionary").make_proposal(context, 1, contributions)
+    second = make_strategy("evolutionary").make_proposal(context, 1, contributions)
     assert (first.weights, first.manifest) == (second.weights, second.manifest)
     assert np.isfinite(json.loads(first.manifest or b"{}")["recipe"]["fitness"])
