@@ -17,8 +17,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from colearn_chain.chain import events as ev
-from colearn_chain.chain.types import ZERO_ADDRESS, ZERO_HASH, fixed_to_score
+from colearn_chain.chain.types import ZERO_ADDRESS, fixed_to_score
 from colearn_chain.errors import ColearnError
+from colearn_chain.weights.digest import Digest
 from colearn_chain.weights.store import BlobNotFound, ContentStore
 
 if TYPE_CHECKING:
@@ -29,11 +30,12 @@ AUDIT_FORMAT = 1
 
 
 def _hex(value: bytes) -> str:
-    return "0x" + value.hex()
+    return Digest(value).prefixed
 
 
 def _optional_hash(value: bytes) -> str | None:
-    return None if value == ZERO_HASH else _hex(value)
+    digest = Digest.optional(value)
+    return None if digest is None else digest.prefixed
 
 
 @dataclass
@@ -254,7 +256,7 @@ def verify(report: AuditReport, store: ContentStore, recompute: Recompute | None
     - the global model after each round follows the accepted proposals;
     - an aggregated proposal recomputes, from its manifest and stored inputs, to its hash.
     """
-    from colearn_chain.weights.codec import WeightsSpec, decode_weights, sha256_hex
+    from colearn_chain.weights.codec import WeightsSpec, decode_weights
 
     found: list[Discrepancy] = []
     spec: WeightsSpec | None = None
@@ -279,7 +281,7 @@ def verify(report: AuditReport, store: ContentStore, recompute: Recompute | None
                 except ColearnError as exc:
                     found.append(Discrepancy(record.round, "invalid-model", f"proposal {record.weights}: {exc}"))
             if record.manifest is not None:
-                found.extend(_verify_manifest(record, store, recompute, sha256_hex))
+                found.extend(_verify_manifest(record, store, recompute))
         if record.outcome == "accepted":
             expected_global = record.weights or expected_global
         if record.global_model is not None and record.global_model != expected_global:
@@ -294,7 +296,7 @@ def verify(report: AuditReport, store: ContentStore, recompute: Recompute | None
 
 
 def _verify_manifest(
-    record: AuditRound, store: ContentStore, recompute: Recompute | None, sha256_hex: Callable[[bytes], str]
+    record: AuditRound, store: ContentStore, recompute: Recompute | None
 ) -> list[Discrepancy]:
     assert record.manifest is not None and record.weights is not None
     try:
@@ -319,12 +321,12 @@ def _verify_manifest(
         rebuilt = recompute(manifest, store)
     except (ColearnError, ValueError, KeyError) as exc:
         return [*found, Discrepancy(record.round, "recompute-failed", f"manifest {record.manifest}: {exc}")]
-    if "0x" + sha256_hex(rebuilt) != record.weights:
+    if Digest.of(rebuilt).prefixed != record.weights:
         found.append(
             Discrepancy(
                 record.round,
                 "recompute-mismatch",
-                f"the manifest recomputes to 0x{sha256_hex(rebuilt)}, not the proposed {record.weights}",
+                f"the manifest recomputes to {Digest.of(rebuilt).prefixed}, not the proposed {record.weights}",
             )
         )
     return found

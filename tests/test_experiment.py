@@ -97,7 +97,7 @@ def test_invalid_proposals_are_rejected_with_a_reason_and_the_experiment_carries
     for record in records:
         assert not record.accepted
         assert all(not v.approve and v.reason for v in record.votes)
-        assert record.global_model == "0x" + initial
+        assert record.global_model == initial.prefixed
     assert experiment.global_digest == initial
 
 

@@ -30,7 +30,7 @@ from colearn_chain.strategies.aggregators import (
     lower_is_better,
 )
 from colearn_chain.strategies.manifest import parse_manifest, recompute_proposal, verify_proposal
-from colearn_chain.weights.digest import sha256_hex
+from colearn_chain.weights.digest import Digest, sha256_hex
 from colearn_chain.weights.store import InMemoryStore
 
 NAMES = ("fedavg", "weighted", "evolutionary", "attention", "median", "trimmed-mean", "krum", "multi-krum")
@@ -250,14 +250,14 @@ def test_a_chain_run_records_contributions_and_manifest_hashes(chain_run: tuple[
     proposed = [e for e in events if isinstance(e, ev.WeightsProposed)]
     assert len(proposed) == 2
     for event, record in zip(proposed, history, strict=True):
-        assert event.manifest != bytes(32) and "0x" + event.manifest.hex() == record.manifest
+        assert event.manifest != bytes(32) and Digest(event.manifest).prefixed == record.manifest
         assert ledger.client.round_info(event.round).manifest == event.manifest
         data = store.get(event.manifest)
         manifest = parse_manifest(data)
         # every input is an update contributed on chain in that round, under the same hash
-        on_chain = {(e.learner, "0x" + e.weights.hex()) for e in contributed if e.round == event.round}
+        on_chain = {(e.learner, Digest(e.weights).prefixed) for e in contributed if e.round == event.round}
         assert {(i.learner, i.weights) for i in manifest.inputs} == on_chain
-        assert verify_proposal(data, store, event.weights) == event.weights.hex()
+        assert verify_proposal(data, store, event.weights) == Digest(event.weights)
         # contributions come before the proposal they feed
         assert max(e.block_number for e in contributed if e.round == event.round) < event.block_number
 
