@@ -24,7 +24,11 @@ from colearn_chain.weights.digest import Digest
 
 @dataclass(frozen=True)
 class RoundOutcome:
-    """How a round ended: the tally and the global model after it."""
+    """How a round ended: the tally and the global model after it.
+
+    The fields of the contract's ``RoundFinalized`` event, without its place in the chain (the
+    in-memory ledger has none): the chain ledger builds it from the event's fields by name.
+    """
 
     round: int
     accepted: bool
@@ -223,5 +227,5 @@ class ChainLedger(Ledger):
 def _outcome(receipt: Receipt) -> RoundOutcome | None:
     for event in receipt.events:
         if isinstance(event, ev.RoundFinalized):
-            return RoundOutcome(event.round, event.accepted, event.approvals, event.rejections, event.global_model)
+            return RoundOutcome(**ev.event_fields(event))
     return None

@@ -15,7 +15,8 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import partial
-from typing import overload
+from pathlib import Path
+from typing import TYPE_CHECKING, overload
 
 from eth_account.signers.local import LocalAccount
 
@@ -30,6 +31,9 @@ from colearn_chain.rounds import adopt, decide_vote, publish_contribution, publi
 from colearn_chain.strategies.base import ProposalStrategy, RoundContext
 from colearn_chain.weights.digest import Digest
 from colearn_chain.weights.store import BlobNotFound, ContentStore
+
+if TYPE_CHECKING:
+    from colearn_chain.deployment import Deployment
 
 log = logging.getLogger("colearn_chain.participant")
 
@@ -266,3 +270,51 @@ class Participant:
             seed=self.seed,
         )
 
+
+
+def join_experiment(
+    deployment: Deployment,
+    account: LocalAccount,
+    *,
+    rpc: str | None = None,
+    store: Path | None = None,
+    data: Path | None = None,
+    partition: str = "iid",
+    index: int | None = None,
+    settings: ParticipantSettings | None = None,
+) -> Participant:
+    """``account``'s participant in a deployed experiment (``colearn-chain learner``), ready to run.
+
+    Its learner is the deployment's: its shard ``index`` of the task under ``partition`` (by
+    default its position among the learners), or the task's model on its own ``data`` file.
+
+    Parameters
+    ----------
+    rpc, store:
+        A node and a content store to use instead of the deployment's.
+
+    Raises
+    ------
+    ColearnValueError
+        ``account`` is not one of the deployment's learners, the node is on another chain, or the
+        deployment's strategy cannot run with one participant per process.
+    """
+    from colearn_chain.chain import connect
+    from colearn_chain.errors import ColearnValueError
+    from colearn_chain.learner_spec import LearnerSpec
+    from colearn_chain.strategies import make_strategy
+    from colearn_chain.weights.store import LocalDirectoryStore
+
+    if account.address not in deployment.learners:
+        raise ColearnValueError(f"{account.address} is not one of this deployment's learners")
+    position = deployment.learners.index(account.address)
+    spec = LearnerSpec.from_json(deployment.learner)
+    learner = spec.build(position if index is None else index, partition=partition, data_file=data)
+    chain = connect(rpc or deployment.rpc_url)
+    if chain.chain_id != deployment.chain_id:
+        raise ColearnValueError(f"the node is on chain {chain.chain_id}, the deployment on chain {deployment.chain_id}")
+    client = CollectiveLearningClient.at(chain, deployment.contract, deployment.deployment_block)
+    strategy = make_strategy(deployment.strategy, deployment.strategy_params)
+    strategy.check_distributed()
+    blobs = LocalDirectoryStore(store or deployment.store)
+    return Participant(client, account, learner, blobs, strategy, settings, seed=spec.seed)
