@@ -24,6 +24,7 @@ from colearn_chain.weights.store import BlobNotFound, ContentStore
 
 if TYPE_CHECKING:
     from colearn_chain.chain import CollectiveLearningClient
+    from colearn_chain.deployment import Deployment
 
 #: Version of the JSON layout (bumped on any incompatible change).
 AUDIT_FORMAT = 1
@@ -395,3 +396,26 @@ def audit_contract(
     if evaluate is not None:
         evaluate_models(report, store, model_scorer(evaluate, learner))
     return report
+
+
+def audit_deployment(
+    deployment: Deployment,
+    *,
+    rpc: str | None = None,
+    store: Path | None = None,
+    check: bool = False,
+    evaluate: Path | None = None,
+) -> AuditReport:
+    """The report of a deployed experiment (``colearn-chain audit``), from a node and a store.
+
+    ``rpc`` and ``store`` replace the deployment's node and store; ``check`` verifies the
+    history; ``evaluate`` re-scores every global model on that data file with the deployment's
+    task.
+    """
+    from colearn_chain.chain import CollectiveLearningClient, connect
+    from colearn_chain.weights.store import LocalDirectoryStore
+
+    chain = connect(rpc or deployment.rpc_url)
+    client = CollectiveLearningClient.at(chain, deployment.contract, deployment.deployment_block)
+    blobs = LocalDirectoryStore(store or deployment.store)
+    return audit_contract(client, blobs, check, evaluate, deployment.learner)

@@ -57,18 +57,14 @@ def audit_command(
     """Rebuild the history of a deployed experiment from its events, and check it."""
     from eth_utils.address import is_address, to_checksum_address
 
-    from colearn_chain.audit import audit_contract
-    from colearn_chain.chain import CollectiveLearningClient, connect
+    from colearn_chain.audit import audit_deployment
     from colearn_chain.deployment import Deployment
-    from colearn_chain.weights.store import LocalDirectoryStore
 
     info = Deployment.load(deployment)
     if learner is not None:
         if not is_address(learner):
             raise ColearnValueError(f"--learner: {learner!r} is not an Ethereum address")
         learner = to_checksum_address(learner)
-    chain = connect(rpc or info.rpc_url)
-    client = CollectiveLearningClient.at(chain, info.contract, info.deployment_block)
-    report = audit_contract(client, LocalDirectoryStore(store or info.store), verify, evaluate, info.learner)
+    report = audit_deployment(info, rpc=rpc, store=store, check=verify, evaluate=evaluate)
     raise typer.Exit(emit(report.filtered(round, learner), format, plot))
 
