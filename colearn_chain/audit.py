@@ -400,22 +400,20 @@ def audit_contract(
 
 def audit_deployment(
     deployment: Deployment,
+    store: ContentStore,
     *,
     rpc: str | None = None,
-    store: Path | None = None,
     check: bool = False,
     evaluate: Path | None = None,
 ) -> AuditReport:
     """The report of a deployed experiment (``colearn-chain audit``), from a node and a store.
 
-    ``rpc`` and ``store`` replace the deployment's node and store; ``check`` verifies the
-    history; ``evaluate`` re-scores every global model on that data file with the deployment's
-    task.
+    ``store`` is already open (the deployment's or another; the CLI opens it read-only, never
+    creating one); ``rpc`` replaces the deployment's node; ``check`` verifies the history;
+    ``evaluate`` re-scores every global model on that data file with the deployment's task.
     """
     from colearn_chain.chain import CollectiveLearningClient, connect
-    from colearn_chain.weights.store import LocalDirectoryStore
 
     chain = connect(rpc or deployment.rpc_url)
     client = CollectiveLearningClient.at(chain, deployment.contract, deployment.deployment_block)
-    blobs = LocalDirectoryStore(store or deployment.store)
-    return audit_contract(client, blobs, check, evaluate, deployment.learner)
+    return audit_contract(client, store, check, evaluate, deployment.learner)

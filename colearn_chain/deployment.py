@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
     from colearn_chain.chain import Chain, CollectiveLearningClient
     from colearn_chain.learner_spec import LearnerSpec
+    from colearn_chain.weights.store import ContentStore
 
 FORMAT_VERSION = 1
 
@@ -40,7 +41,8 @@ class Deployment:
     artifact_sha256:
         sha256 of the artifact file the contract was deployed from.
     store:
-        The content store's location (a directory path, shared by the participants).
+        The content store's location, shared by the participants: a directory path, or a
+        ``file://`` or ``s3://bucket/prefix`` URL (what ``--store`` takes).
     learner:
         How participants build their learner: ``{"task": NAME}`` for a built-in task or
         ``{"factory": "package.module:factory"}``, plus ``seed`` and ``count``.
@@ -149,7 +151,7 @@ def deploy_experiment(
     rpc_url: str,
     deployer: LocalAccount,
     learners: Sequence[str],
-    store: Path,
+    store: ContentStore,
     spec: LearnerSpec,
     *,
     threshold: float,
@@ -164,16 +166,17 @@ def deploy_experiment(
     """Publish the initial model in ``store``, deploy the contract, fund the learners; describe it.
 
     The initial model is learner 0's of ``spec`` (every learner built from one spec starts from
-    the same weights). Returns the deployment file's contents; saving it is the caller's choice.
+    the same weights). ``store`` is already open (the CLI opens and checks ``--store`` before it
+    unlocks the keystore); the deployment records its :attr:`~ContentStore.location`. Returns the
+    deployment file's contents; saving it is the caller's choice.
     """
     from colearn_chain.chain import ZERO_ADDRESS, connect
     from colearn_chain.chain.artifact import default_artifact
     from colearn_chain.experiment import publish_initial_model
     from colearn_chain.ledger import threshold_to_bps
-    from colearn_chain.weights.store import LocalDirectoryStore
 
     chain = connect(rpc_url)
-    initial = publish_initial_model([spec.build(0)], LocalDirectoryStore(store))
+    initial = publish_initial_model([spec.build(0)], store)
     client = deploy_contract(
         chain,
         deployer,
@@ -193,7 +196,7 @@ def deploy_experiment(
         contract=client.address,
         deployment_block=client.deployment_block,
         artifact_sha256=default_artifact().sha256,
-        store=str(Path(store).resolve()),
+        store=store.location,
         learner=spec.to_json(),
         learners=list(learners),
         threshold=threshold,

@@ -275,9 +275,9 @@ class Participant:
 def join_experiment(
     deployment: Deployment,
     account: LocalAccount,
+    store: ContentStore,
     *,
     rpc: str | None = None,
-    store: Path | None = None,
     data: Path | None = None,
     partition: str = "iid",
     index: int | None = None,
@@ -290,8 +290,11 @@ def join_experiment(
 
     Parameters
     ----------
-    rpc, store:
-        A node and a content store to use instead of the deployment's.
+    store:
+        The content store, already open: the deployment's, or one given instead (the CLI opens
+        and checks ``--store`` or the deployment's store before it unlocks the keystore).
+    rpc:
+        A node to use instead of the deployment's.
 
     Raises
     ------
@@ -303,7 +306,6 @@ def join_experiment(
     from colearn_chain.errors import ColearnValueError
     from colearn_chain.learner_spec import LearnerSpec
     from colearn_chain.strategies import make_strategy
-    from colearn_chain.weights.store import LocalDirectoryStore
 
     if account.address not in deployment.learners:
         raise ColearnValueError(f"{account.address} is not one of this deployment's learners")
@@ -316,5 +318,4 @@ def join_experiment(
     client = CollectiveLearningClient.at(chain, deployment.contract, deployment.deployment_block)
     strategy = make_strategy(deployment.strategy, deployment.strategy_params)
     strategy.check_distributed()
-    blobs = LocalDirectoryStore(store or deployment.store)
-    return Participant(client, account, learner, blobs, strategy, settings, seed=spec.seed)
+    return Participant(client, account, learner, store, strategy, settings, seed=spec.seed)

@@ -11,7 +11,13 @@ from rich.console import Console
 
 from colearn_chain.audit import AuditReport
 from colearn_chain.cli.app import app
-from colearn_chain.cli.options import DeploymentOption, OptionalRpcOption
+from colearn_chain.cli.options import (
+    STORE_FORMS,
+    DeploymentOption,
+    OptionalRpcOption,
+    StoreEndpointOption,
+    open_store_option,
+)
 from colearn_chain.cli.render import audit_json, render_audit
 from colearn_chain.errors import ColearnValueError
 
@@ -42,7 +48,10 @@ def emit(report: AuditReport, output: Format, plot: Path | None) -> int:
 def audit_command(
     deployment: DeploymentOption,
     rpc: OptionalRpcOption = None,
-    store: Annotated[Path | None, typer.Option(help="Content store to verify (default: the deployment's).")] = None,
+    store: Annotated[
+        str | None, typer.Option(help=f"Content store to verify, {STORE_FORMS} (default: the deployment's).")
+    ] = None,
+    store_endpoint: StoreEndpointOption = None,
     round: Annotated[int | None, typer.Option("--round", help="Only this round.")] = None,
     learner: Annotated[str | None, typer.Option(help="Only what this learner did.")] = None,
     format: Annotated[Format, typer.Option("--format", help="table, json (stable, for scripts) or csv.")] = (
@@ -61,10 +70,11 @@ def audit_command(
     from colearn_chain.deployment import Deployment
 
     info = Deployment.load(deployment)
+    blob_store = open_store_option(store or info.store, store_endpoint, create=False)
     if learner is not None:
         if not is_address(learner):
             raise ColearnValueError(f"--learner: {learner!r} is not an Ethereum address")
         learner = to_checksum_address(learner)
-    report = audit_deployment(info, rpc=rpc, store=store, check=verify, evaluate=evaluate)
+    report = audit_deployment(info, blob_store, rpc=rpc, check=verify, evaluate=evaluate)
     raise typer.Exit(emit(report.filtered(round, learner), format, plot))
 

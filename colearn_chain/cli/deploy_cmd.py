@@ -10,7 +10,14 @@ import typer
 from eth_utils.address import is_address, to_checksum_address
 
 from colearn_chain.cli.app import app
-from colearn_chain.cli.options import AccountOption, RpcOption, unlock
+from colearn_chain.cli.options import (
+    STORE_FORMS,
+    AccountOption,
+    RpcOption,
+    StoreEndpointOption,
+    open_store_option,
+    unlock,
+)
 from colearn_chain.errors import ColearnValueError
 
 
@@ -41,7 +48,7 @@ def deploy_command(
     rpc: RpcOption,
     account: AccountOption,
     learners: Annotated[str, typer.Option(help="Learner addresses, comma-separated, in order.")],
-    store: Annotated[Path, typer.Option(help="The shared content store directory.")],
+    store: Annotated[str, typer.Option(help=f"The shared content store: {STORE_FORMS}.")],
     out: Annotated[Path, typer.Option(help="Where to write the deployment file.")] = Path("deployment.json"),
     threshold: Annotated[float, typer.Option(help="Share of the n - 1 voters that must approve, in (0, 1].")] = 0.5,
     rounds: Annotated[int, typer.Option(help="Rounds the experiment lasts (0: unlimited).")] = 10,
@@ -56,6 +63,7 @@ def deploy_command(
         list[str] | None, typer.Option("--strategy-param", help="KEY=VALUE setting of the strategy (repeatable).")
     ] = None,
     fund: Annotated[str | None, typer.Option(help="Send each learner this much ether from the deployer.")] = None,
+    store_endpoint: StoreEndpointOption = None,
 ) -> None:
     """Deploy one experiment; twice on one chain gives two independent experiments."""
     from colearn_chain.deployment import deploy_experiment
@@ -77,12 +85,13 @@ def deploy_command(
             raise ColearnValueError(f"--selector: {selector!r} is not an Ethereum address")
         selector_address = to_checksum_address(selector)
     spec = LearnerSpec(task=None if learner else task, factory=learner, seed=seed, count=len(addresses))
+    blob_store = open_store_option(store, store_endpoint)
 
     deployment = deploy_experiment(
-        rpc, unlock(account), addresses, store, spec,
+        rpc, unlock(account), addresses, blob_store, spec,
         threshold=threshold, max_rounds=rounds, proposal_window=proposal_window, voting_window=voting_window,
         selector=selector_address, strategy=strategy, strategy_params=params, fund_wei=amount,
     )  # fmt: skip
     deployment.save(out)
     typer.echo(f"deployed {deployment.contract} on chain {deployment.chain_id} at block {deployment.deployment_block}")
-    typer.echo(f"initial model {deployment.initial_model} in {store}; deployment file {out}")
+    typer.echo(f"initial model {deployment.initial_model} in {deployment.store}; deployment file {out}")

@@ -10,7 +10,15 @@ from typing import Annotated
 import typer
 
 from colearn_chain.cli.app import app
-from colearn_chain.cli.options import AccountOption, DeploymentOption, OptionalRpcOption, unlock
+from colearn_chain.cli.options import (
+    STORE_FORMS,
+    AccountOption,
+    DeploymentOption,
+    OptionalRpcOption,
+    StoreEndpointOption,
+    open_store_option,
+    unlock,
+)
 
 
 @app.command("learner")
@@ -23,7 +31,10 @@ def learner_command(
         int | None, typer.Option(help="Simulated data: which shard (default: your position among the learners).")
     ] = None,
     rpc: OptionalRpcOption = None,
-    store: Annotated[Path | None, typer.Option(help="The content store (default: the deployment's).")] = None,
+    store: Annotated[
+        str | None, typer.Option(help=f"The content store, {STORE_FORMS} (default: the deployment's).")
+    ] = None,
+    store_endpoint: StoreEndpointOption = None,
     poll: Annotated[float, typer.Option(help="Seconds between looks at the chain.")] = 0.2,
     max_outage: Annotated[float, typer.Option(help="Seconds to keep retrying an unreachable node.")] = 60.0,
 ) -> None:
@@ -42,8 +53,10 @@ def learner_command(
         stream=sys.stderr,
         force=True,
     )
+    info = Deployment.load(deployment)
+    blob_store = open_store_option(store or info.store, store_endpoint)
     participant = join_experiment(
-        Deployment.load(deployment), unlock(account), rpc=rpc, store=store, data=data, partition=partition,
-        index=index, settings=ParticipantSettings(poll_interval=poll, max_outage=max_outage),
+        info, unlock(account), blob_store, rpc=rpc, data=data, partition=partition, index=index,
+        settings=ParticipantSettings(poll_interval=poll, max_outage=max_outage),
     )  # fmt: skip
     participant.run()

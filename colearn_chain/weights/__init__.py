@@ -8,6 +8,7 @@ implementation must pass is :mod:`colearn_chain.weights.store_suite` (imports py
 
 from colearn_chain.weights.codec import (
     DEFAULT_MAX_BYTES,
+    MAX_TENSORS,
     SUPPORTED_DTYPES,
     WEIGHTS_IR_VERSION,
     WEIGHTS_OPSET,
@@ -36,12 +37,15 @@ from colearn_chain.weights.errors import (
     InvalidWeightsBlob,
     MalformedBlob,
     NonFiniteWeights,
+    TooManyTensors,
+    UnsafeBlob,
     WeightsSpecMismatch,
 )
 from colearn_chain.weights.store import ContentStore, InMemoryStore, LocalDirectoryStore
 
 __all__ = [
     "DEFAULT_MAX_BYTES",
+    "MAX_TENSORS",
     "NO_DIGEST",
     "SUPPORTED_DTYPES",
     "WEIGHTS_IR_VERSION",
@@ -59,6 +63,8 @@ __all__ = [
     "LocalDirectoryStore",
     "MalformedBlob",
     "NonFiniteWeights",
+    "TooManyTensors",
+    "UnsafeBlob",
     "WeightsLike",
     "WeightsSpec",
     "WeightsSpecMismatch",

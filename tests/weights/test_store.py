@@ -96,7 +96,7 @@ class TestLocalDirectoryStore(ContentStoreSuite, MultiProcessStoreSuite):
     ) -> None:
         store = LocalDirectoryStore(tmp_path / "s")
 
-        def broken_replace(src: object, dst: object) -> None:
+        def broken_replace(*args: object, **kwargs: object) -> None:
             raise OSError(28, "No space left on device")
 
         monkeypatch.setattr(os, "replace", broken_replace)
