@@ -19,11 +19,16 @@ from colearn_chain.chain import CollectiveLearningClient, score_to_fixed
 from colearn_chain.chain import events as ev
 from colearn_chain.chain.types import ZERO_HASH, Receipt, fixed_to_score
 from colearn_chain.errors import ColearnRuntimeError, ColearnValueError
+from colearn_chain.weights.digest import Digest
 
 
 @dataclass(frozen=True)
 class RoundOutcome:
-    """How a round ended: the tally and the global model after it."""
+    """How a round ended: the tally and the global model after it.
+
+    The fields of the contract's ``RoundFinalized`` event, without its place in the chain (the
+    in-memory ledger has none): the chain ledger builds it from the event's fields by name.
+    """
 
     round: int
     accepted: bool
@@ -91,20 +96,22 @@ class InMemoryLedger(Ledger):
     Every call the contract would revert is refused with :class:`ColearnRuntimeError` (a test
     checks each call against the protocol's reference model, so ``run --in-memory`` cannot drift
     from the contract).
+
+    ``initial_model`` is the starting model's digest in any spelling (hex or ``bytes32``).
     """
 
     def __init__(
         self,
         learner_ids: Sequence[str],
         threshold: float,
-        initial_model: bytes,
+        initial_model: bytes | str,
         selector_mode: bool = False,
     ) -> None:
         if not learner_ids:
             raise ColearnValueError("an experiment needs at least one learner")
         self.learner_ids = list(learner_ids)
         self.threshold_bps = threshold_to_bps(threshold)
-        self._global = initial_model
+        self._global = Digest(initial_model).bytes32
         self._selector_mode = selector_mode
         self._nominee: int | None = None
         self._round = 0
@@ -235,5 +242,5 @@ class ChainLedger(Ledger):
 def _outcome(receipt: Receipt) -> RoundOutcome | None:
     for event in receipt.events:
         if isinstance(event, ev.RoundFinalized):
-            return RoundOutcome(event.round, event.accepted, event.approvals, event.rejections, event.global_model)
+            return RoundOutcome(**ev.event_fields(event))
     return None

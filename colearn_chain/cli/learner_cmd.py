@@ -43,12 +43,8 @@ def learner_command(
     One log line per action; exit 0 once the experiment is finished. Safe to stop and start
     again at any point: the state is rebuilt from the chain and the store.
     """
-    from colearn_chain.chain import CollectiveLearningClient, connect
     from colearn_chain.deployment import Deployment
-    from colearn_chain.errors import ColearnValueError
-    from colearn_chain.learner_spec import LearnerSpec
-    from colearn_chain.participant import Participant, ParticipantSettings
-    from colearn_chain.strategies import make_strategy
+    from colearn_chain.participant import ParticipantSettings, join_experiment
 
     logging.basicConfig(
         level=logging.INFO,
@@ -59,25 +55,8 @@ def learner_command(
     )
     info = Deployment.load(deployment)
     blob_store = open_store_option(store or info.store, store_endpoint)
-    me = unlock(account)
-    if me.address not in info.learners:
-        raise ColearnValueError(f"{me.address} is not one of this deployment's learners")
-    position = info.learners.index(me.address)
-    spec = LearnerSpec.from_json(info.learner)
-    learner = spec.build(position if index is None else index, partition=partition, data_file=data)
-    chain = connect(rpc or info.rpc_url)
-    if chain.chain_id != info.chain_id:
-        raise ColearnValueError(f"the node is on chain {chain.chain_id}, the deployment on chain {info.chain_id}")
-    client = CollectiveLearningClient.at(chain, info.contract, info.deployment_block)
-    strategy = make_strategy(info.strategy, info.strategy_params)
-    strategy.check_distributed()
-    participant = Participant(
-        client,
-        me,
-        learner,
-        blob_store,
-        strategy,
-        ParticipantSettings(poll_interval=poll, max_outage=max_outage),
-        seed=spec.seed,
-    )
+    participant = join_experiment(
+        info, unlock(account), blob_store, rpc=rpc, data=data, partition=partition, index=index,
+        settings=ParticipantSettings(poll_interval=poll, max_outage=max_outage),
+    )  # fmt: skip
     participant.run()

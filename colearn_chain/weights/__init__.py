@@ -20,7 +20,14 @@ from colearn_chain.weights.codec import (
     normalize_weights,
     weights_as_list,
 )
-from colearn_chain.weights.digest import digest_to_bytes32, normalize_digest, sha256_hex
+from colearn_chain.weights.digest import (
+    NO_DIGEST,
+    Digest,
+    bytes32_or_zero,
+    digest_to_bytes32,
+    normalize_digest,
+    sha256_hex,
+)
 from colearn_chain.weights.errors import (
     BlobNotFound,
     BlobTooLarge,
@@ -39,6 +46,7 @@ from colearn_chain.weights.store import ContentStore, InMemoryStore, LocalDirect
 __all__ = [
     "DEFAULT_MAX_BYTES",
     "MAX_TENSORS",
+    "NO_DIGEST",
     "SUPPORTED_DTYPES",
     "WEIGHTS_IR_VERSION",
     "WEIGHTS_OPSET",
@@ -46,6 +54,7 @@ __all__ = [
     "BlobNotFound",
     "BlobTooLarge",
     "ContentStore",
+    "Digest",
     "ExternalDataNotAllowed",
     "GraphNodesNotAllowed",
     "HashMismatch",
@@ -59,6 +68,7 @@ __all__ = [
     "WeightsLike",
     "WeightsSpec",
     "WeightsSpecMismatch",
+    "bytes32_or_zero",
     "decode_weights",
     "digest_to_bytes32",
     "encode_weights",

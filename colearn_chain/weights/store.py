@@ -20,7 +20,7 @@ import secrets
 import stat
 import string
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, MutableMapping
 from pathlib import Path
 
 from colearn_chain.errors import ColearnFileError, ColearnValueError
@@ -190,11 +190,17 @@ class ContentStore(abc.ABC):
 
 
 class InMemoryStore(ContentStore):
-    """A store in a dict, for simulations and tests: one process, any number of threads."""
+    """A store in a dict, for simulations and tests: one process, any number of threads.
 
-    def __init__(self, *, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
+    ``blobs`` is the mapping to keep them in (digest -> bytes), new and empty by default; a test
+    that hands its own can corrupt a blob behind the store's back and check that reads refuse it.
+    """
+
+    def __init__(
+        self, blobs: MutableMapping[str, bytes] | None = None, *, max_bytes: int = DEFAULT_MAX_BYTES
+    ) -> None:
         self.max_bytes = check_cap(max_bytes)
-        self._blobs: dict[str, bytes] = {}
+        self._blobs: MutableMapping[str, bytes] = {} if blobs is None else blobs
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:

@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 
 from colearn_chain.errors import ColearnError, ColearnValueError
-from colearn_chain.weights.digest import sha256_hex
+from colearn_chain.weights.digest import Digest, sha256_hex
 from colearn_chain.weights.errors import BlobNotFound, BlobTooLarge
 from colearn_chain.weights.store import ContentStore
 
@@ -103,7 +103,7 @@ class ContentStoreSuite:
         data = _blob(5, 100)
         digest = store.put(data)
         for spelling in (digest, "0x" + digest, "0X" + digest.upper(), digest.upper(),
-                         bytes.fromhex(digest)):
+                         Digest(digest).bytes32):
             assert store.has(spelling)
             assert store.get(spelling) == data
 

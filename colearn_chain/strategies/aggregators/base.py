@@ -149,7 +149,7 @@ class Aggregator(ProposalStrategy, Generic[S]):
         """
         return fitness_of(context.learners[proposer])
 
-    def propose(self, context: RoundContext, proposer: int, contributions: Mapping[int, str]) -> Proposal:
+    def make_proposal(self, context: RoundContext, proposer: int, contributions: Mapping[int, str]) -> Proposal:
         """Fetch and check the contributions, plan, write the manifest, and compute the proposal from it."""
         learner = context.learners[proposer]
         spec = _spec_of(learner)

@@ -40,4 +40,4 @@ def test_a_proposer_that_cannot_embed_fails_clearly(four_learners: list[MachineL
     store = InMemoryStore()
     contributions = store_updates(plain, store, train=False)
     with pytest.raises(ColearnValueError, match=r"needs the proposer .* embed_vote_inputs"):
-        make_strategy("attention").propose(RoundContext(0, plain, IDS, store), 0, contributions)
+        make_strategy("attention").make_proposal(RoundContext(0, plain, IDS, store), 0, contributions)

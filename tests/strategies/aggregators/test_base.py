@@ -12,7 +12,7 @@ from colearn_chain.interface import MachineLearningInterface, weights_to_onnx
 from colearn_chain.simulation import build_learners, make_settings
 from colearn_chain.strategies import RoundContext, make_strategy
 from colearn_chain.strategies.manifest import parse_manifest, recompute_proposal, verify_proposal
-from colearn_chain.weights.digest import sha256_hex
+from colearn_chain.weights.digest import Digest, sha256_hex
 from colearn_chain.weights.store import InMemoryStore
 
 from .rounds import IDS
@@ -25,7 +25,7 @@ def test_bad_contributions_are_excluded_and_recorded(four_learners: list[Machine
     junk = store.put(b"not a model")
     contributions = {0: good, 1: other, 2: junk, 3: sha256_hex(b"never stored")}
     context = RoundContext(0, four_learners, IDS, store)
-    proposal = make_strategy("median").propose(context, 0, contributions)
+    proposal = make_strategy("median").make_proposal(context, 0, contributions)
     assert proposal.manifest is not None
     manifest = parse_manifest(proposal.manifest)
     assert [e.learner for e in manifest.inputs] == IDS[:2]
@@ -38,7 +38,7 @@ def test_bad_contributions_are_excluded_and_recorded(four_learners: list[Machine
     assert recompute_proposal(proposal.manifest, store) == proposal.weights
 
     with pytest.raises(ColearnRuntimeError, match="no contribution could be used"):
-        make_strategy("median").propose(context, 0, {2: junk})
+        make_strategy("median").make_proposal(context, 0, {2: junk})
 
 
 @pytest.fixture(scope="module")
@@ -70,13 +70,13 @@ def test_a_chain_run_records_contributions_and_manifest_hashes(chain_run: tuple[
     proposed = [e for e in events if isinstance(e, ev.WeightsProposed)]
     assert len(proposed) == 2
     for event, record in zip(proposed, history, strict=True):
-        assert event.manifest != bytes(32) and "0x" + event.manifest.hex() == record.manifest
+        assert event.manifest != bytes(32) and Digest(event.manifest).prefixed == record.manifest
         assert ledger.client.round_info(event.round).manifest == event.manifest
         data = store.get(event.manifest)
         manifest = parse_manifest(data)
         # every input is an update contributed on chain in that round, under the same hash
-        on_chain = {(e.learner, "0x" + e.weights.hex()) for e in contributed if e.round == event.round}
+        on_chain = {(e.learner, Digest(e.weights).prefixed) for e in contributed if e.round == event.round}
         assert {(i.learner, i.weights) for i in manifest.inputs} == on_chain
-        assert verify_proposal(data, store, event.weights) == event.weights.hex()
+        assert verify_proposal(data, store, event.weights) == Digest(event.weights)
         # contributions come before the proposal they feed
         assert max(e.block_number for e in contributed if e.round == event.round) < event.block_number

@@ -57,14 +57,14 @@ def test_a_proposer_without_a_vote_criterion_fails_clearly(four_learners: list[M
     store = InMemoryStore()
     contributions = store_updates(plain, store, train=False)
     with pytest.raises(ColearnValueError, match="vote_criterion attribute"):
-        make_strategy("evolutionary").propose(RoundContext(0, plain, IDS, store), 0, contributions)
+        make_strategy("evolutionary").make_proposal(RoundContext(0, plain, IDS, store), 0, contributions)
 
 
 def test_aggregated_proposal_is_deterministic(four_learners: list[MachineLearningInterface]) -> None:
     store = InMemoryStore()
     contributions = store_updates(four_learners, store, train=True)
     context = RoundContext(0, four_learners, IDS, store)
-    first = make_strategy("evolutionary").propose(context, 1, contributions)
-    second = make_strategy("evolutionary").propose(context, 1, contributions)
+    first = make_strategy("evolutionary").make_proposal(context, 1, contributions)
+    second = make_strategy("evolutionary").make_proposal(context, 1, contributions)
     assert (first.weights, first.manifest) == (second.weights, second.manifest)
     assert np.isfinite(json.loads(first.manifest or b"{}")["recipe"]["fitness"])

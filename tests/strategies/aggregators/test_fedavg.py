@@ -42,8 +42,8 @@ def test_learners_without_a_sample_count_fail_clearly_unless_weighting_is_equal(
     store = InMemoryStore()
     contributions = store_updates(plain, store, train=False)
     with pytest.raises(ColearnValueError, match="has no train_sample_count"):
-        make_strategy("fedavg").propose(RoundContext(0, plain, IDS, store), 0, contributions)
-    equal = make_strategy("fedavg", {"weighting": "equal"}).propose(
+        make_strategy("fedavg").make_proposal(RoundContext(0, plain, IDS, store), 0, contributions)
+    equal = make_strategy("fedavg", {"weighting": "equal"}).make_proposal(
         RoundContext(0, plain, IDS, store), 0, contributions
     )
     assert equal.manifest is not None

@@ -41,4 +41,4 @@ def test_krum_with_too_large_f_says_what_to_do(four_learners: list[MachineLearni
     contributions = store_updates(four_learners, store, train=False)
     context = RoundContext(0, four_learners, IDS, store)
     with pytest.raises(ColearnValueError, match=r"krum with f=1 needs more than 4 learners .* set f to at most 0"):
-        Krum(KrumSettings(f=1)).propose(context, 0, contributions)
+        Krum(KrumSettings(f=1)).make_proposal(context, 0, contributions)

@@ -95,7 +95,7 @@ def test_a_new_aggregator_registered_in_one_line_is_known_everywhere(
     # the manifest verification: its proposal parses, recomputes and verifies; a forgery fails
     store = InMemoryStore()
     contributions = store_updates(four_learners, store, train=False)
-    proposal = strategy.propose(RoundContext(0, four_learners, IDS, store), 0, contributions)
+    proposal = strategy.make_proposal(RoundContext(0, four_learners, IDS, store), 0, contributions)
     assert proposal.manifest is not None
     manifest = parse_manifest(proposal.manifest)
     assert (manifest.strategy, manifest.params, manifest.coefficients[0]) == ("first", {"share": 0.7}, 0.7)

@@ -40,4 +40,4 @@ def test_a_proposer_without_a_vote_criterion_fails_clearly(four_learners: list[M
     store = InMemoryStore()
     contributions = store_updates(plain, store, train=False)
     with pytest.raises(ColearnValueError, match="vote_criterion attribute"):
-        make_strategy("weighted").propose(RoundContext(0, plain, IDS, store), 0, contributions)
+        make_strategy("weighted").make_proposal(RoundContext(0, plain, IDS, store), 0, contributions)
