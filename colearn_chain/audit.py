@@ -19,23 +19,26 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from colearn_chain.chain import events as ev
-from colearn_chain.chain.types import ZERO_ADDRESS, ZERO_HASH, fixed_to_score
+from colearn_chain.chain.types import ZERO_ADDRESS, fixed_to_score
 from colearn_chain.errors import ColearnError
+from colearn_chain.weights.digest import Digest
 from colearn_chain.weights.store import BlobNotFound, ContentStore
 
 if TYPE_CHECKING:
     from colearn_chain.chain import CollectiveLearningClient
+    from colearn_chain.deployment import Deployment
 
 #: Version of the JSON layout (bumped on any incompatible change).
 AUDIT_FORMAT = 1
 
 
 def _hex(value: bytes) -> str:
-    return "0x" + value.hex()
+    return Digest(value).prefixed
 
 
 def _optional_hash(value: bytes) -> str | None:
-    return None if value == ZERO_HASH else _hex(value)
+    digest = Digest.optional(value)
+    return None if digest is None else digest.prefixed
 
 
 @dataclass
@@ -179,11 +182,16 @@ class AuditReport:
                     copy = AuditRound(**{**vars(record), "votes": mine})
                     kept.append(copy)
             rounds = kept
+        costs = None
+        if self.hand_over_costs is not None:  # the kept rounds' own hand-over costs
+            by_round = {r.round: c for r, c in zip(self.rounds, self.hand_over_costs, strict=True)}
+            costs = [by_round[r.round] for r in rounds]
         return AuditReport(
             self.contract, self.chain_id, self.initial_model,
             [a for a in self.learners if learner is None or a == learner],
             rounds, self.verified,
             [d for d in self.discrepancies if round_index is None or d.round in (None, round_index)],
+            costs,
         )  # fmt: skip
 
     def to_json(self) -> dict[str, Any]:
@@ -277,7 +285,7 @@ def verify(report: AuditReport, store: ContentStore, recompute: Recompute | None
     - the global model after each round follows the accepted proposals;
     - an aggregated proposal recomputes, from its manifest and stored inputs, to its hash.
     """
-    from colearn_chain.weights.codec import WeightsSpec, decode_weights, sha256_hex
+    from colearn_chain.weights.codec import WeightsSpec, decode_weights
 
     found: list[Discrepancy] = []
     spec: WeightsSpec | None = None
@@ -302,7 +310,7 @@ def verify(report: AuditReport, store: ContentStore, recompute: Recompute | None
                 except ColearnError as exc:
                     found.append(Discrepancy(record.round, "invalid-model", f"proposal {record.weights}: {exc}"))
             if record.manifest is not None:
-                found.extend(_verify_manifest(record, store, recompute, sha256_hex))
+                found.extend(_verify_manifest(record, store, recompute))
         if record.outcome == "accepted":
             expected_global = record.weights or expected_global
         if record.global_model is not None and record.global_model != expected_global:
@@ -317,7 +325,7 @@ def verify(report: AuditReport, store: ContentStore, recompute: Recompute | None
 
 
 def _verify_manifest(
-    record: AuditRound, store: ContentStore, recompute: Recompute | None, sha256_hex: Callable[[bytes], str]
+    record: AuditRound, store: ContentStore, recompute: Recompute | None
 ) -> list[Discrepancy]:
     assert record.manifest is not None and record.weights is not None
     try:
@@ -342,12 +350,12 @@ def _verify_manifest(
         rebuilt = recompute(manifest, store)
     except (ColearnError, ValueError, KeyError) as exc:
         return [*found, Discrepancy(record.round, "recompute-failed", f"manifest {record.manifest}: {exc}")]
-    if "0x" + sha256_hex(rebuilt) != record.weights:
+    if Digest.of(rebuilt).prefixed != record.weights:
         found.append(
             Discrepancy(
                 record.round,
                 "recompute-mismatch",
-                f"the manifest recomputes to 0x{sha256_hex(rebuilt)}, not the proposed {record.weights}",
+                f"the manifest recomputes to {Digest.of(rebuilt).prefixed}, not the proposed {record.weights}",
             )
         )
     return found
@@ -415,4 +423,40 @@ def audit_contract(
         report.verified = True
     if evaluate is not None:
         evaluate_models(report, store, model_scorer(evaluate, learner))
+    return report
+
+
+def audit_deployment(
+    deployment: Deployment,
+    store: ContentStore,
+    *,
+    rpc: str | None = None,
+    check: bool = False,
+    evaluate: Path | None = None,
+    cost_seed: int | None = None,
+    cost: Path | None = None,
+) -> AuditReport:
+    """The report of a deployed experiment (``colearn-chain audit``), from a node and a store.
+
+    ``store`` is already open (the deployment's or another; the CLI opens it read-only, never
+    creating one); ``rpc`` replaces the deployment's node; ``check`` verifies the history;
+    ``evaluate`` re-scores every global model on that data file with the deployment's task.
+    With ``cost`` (a CSV of hand-over costs) or ``cost_seed`` (the random matrix of that seed)
+    the report also gives each round's hand-over cost, from the ledger's proposers alone.
+
+    Raises
+    ------
+    ColearnFileError, ColearnValueError
+        For an unreadable cost file or a matrix of the wrong shape, negative or non-finite.
+    """
+    from colearn_chain.chain import CollectiveLearningClient, connect
+
+    chain = connect(rpc or deployment.rpc_url)
+    client = CollectiveLearningClient.at(chain, deployment.contract, deployment.deployment_block)
+    report = audit_contract(client, store, check, evaluate, deployment.learner)
+    if cost is not None or cost_seed is not None:
+        from colearn_chain.strategies.rl.cost import cost_matrix, read_cost_csv
+
+        count = len(report.learners)
+        report.compute_costs(read_cost_csv(cost, count) if cost is not None else cost_matrix(count, cost_seed or 0))
     return report

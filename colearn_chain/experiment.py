@@ -10,13 +10,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 
-from colearn_chain.chain.types import ZERO_HASH
 from colearn_chain.interface import MachineLearningInterface, Weights, weights_to_onnx
 from colearn_chain.ledger import Ledger, RoundOutcome, fixed_point_score
-from colearn_chain.records import RoundRecord, VoteRecord, hex32
-from colearn_chain.rounds import adopt, decide_vote, load_proposal
+from colearn_chain.records import RoundRecord, VoteRecord
+from colearn_chain.rounds import adopt, decide_vote, load_proposal, publish_contribution, publish_proposal
 from colearn_chain.strategies.base import ProposalStrategy, RoundContext
+from colearn_chain.weights.digest import Digest
 from colearn_chain.weights.store import ContentStore
 
 log = logging.getLogger(__name__)
@@ -25,13 +26,13 @@ log = logging.getLogger(__name__)
 Evaluator = Callable[[Weights], float | None]
 
 
-def publish_initial_model(learners: Sequence[MachineLearningInterface], store: ContentStore) -> str:
+def publish_initial_model(learners: Sequence[MachineLearningInterface], store: ContentStore) -> Digest:
     """Put learner 0's current model in the store and make it every learner's starting point.
 
     Everyone must start from the same global model, whose hash the contract records as
     ``initialModel``; learners built with one seed already agree, a user's may not.
     """
-    digest = store.put(weights_to_onnx(learners[0].mli_get_current_weights()))
+    digest = Digest(store.put(weights_to_onnx(learners[0].mli_get_current_weights())))
     for learner in learners:
         adopt(learner, store, digest)
     return digest
@@ -119,15 +120,11 @@ class Experiment:
 
         contributions: dict[int, str] = {}
         for contributor in self.strategy.contributors(context, proposer):
-            update = weights_to_onnx(self.learners[contributor].mli_propose_weights())
-            contributions[contributor] = self.store.put(update)
-            self.ledger.contribute(contributor, round_index, bytes.fromhex(contributions[contributor]))
-        proposal = self.strategy.propose(context, proposer, contributions)
-        digest = self.store.put(proposal.weights)
-        manifest = self.store.put(proposal.manifest) if proposal.manifest is not None else None
-        outcome = self.ledger.propose(
-            proposer, round_index, bytes.fromhex(digest), bytes.fromhex(manifest) if manifest else ZERO_HASH
-        )
+            record_update = partial(self.ledger.contribute, contributor, round_index)
+            contributions[contributor] = publish_contribution(self.learners[contributor], self.store, record_update)
+        proposal = self.strategy.make_proposal(context, proposer, contributions)
+        published = publish_proposal(self.store, proposal, partial(self.ledger.propose, proposer, round_index))
+        digest, manifest, outcome = published.weights, published.manifest, published.recorded
         log.info("round %d: learner %d proposed %s", round_index, proposer, digest[:12])
 
         votes: list[VoteRecord] = []
@@ -155,20 +152,20 @@ class Experiment:
         self,
         round_index: int,
         proposer: str,
-        digest: str,
-        manifest: str | None,
+        digest: Digest,
+        manifest: Digest | None,
         outcome: RoundOutcome,
         votes: list[VoteRecord],
     ) -> RoundRecord:
         return RoundRecord(
             round=round_index,
             proposer=proposer,
-            weights=hex32(digest),
-            manifest=hex32(manifest) if manifest else None,
+            weights=digest.prefixed,
+            manifest=manifest.prefixed if manifest else None,
             accepted=outcome.accepted,
             approvals=outcome.approvals,
             rejections=outcome.rejections,
             votes=votes,
             test_accuracy=self.global_accuracy(),
-            global_model=hex32(outcome.global_model),
+            global_model=Digest(outcome.global_model).prefixed,
         )

@@ -1,21 +1,69 @@
-"""The round step shared by the simulation and by real participants: test, vote, adopt.
+"""The round step shared by the simulation and by real participants: publish, test, vote, adopt.
 
-These are the parts of a round that involve a learner and a blob from the store, written once:
-a voter fetches the proposal by its hash, refuses anything the store or the codec rejects (with
-the reason, never a crash), and otherwise tests it with its own ``mli_test_weights``.
+These are the parts of a round that involve a learner, a blob and the store, written once: a
+contributor or a proposer puts its blob (and manifest) in the store and records the hash on the
+ledger; a voter fetches the proposal by its hash, refuses anything the store or the codec rejects
+(with the reason, never a crash), and otherwise tests it with its own ``mli_test_weights``.
+
+The ledger call is handed in as a function of the ``bytes32`` hashes (``Ledger.propose`` in the
+simulation, the contract client's ``propose`` from a participant's account), so both runners
+publish the same way.
 """
 
 from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 from colearn_chain.errors import ColearnError
-from colearn_chain.interface import MachineLearningInterface, Weights, onnx_to_weights
+from colearn_chain.interface import MachineLearningInterface, Weights, onnx_to_weights, weights_to_onnx
+from colearn_chain.strategies.base import Proposal
+from colearn_chain.weights.digest import Digest, bytes32_or_zero
 from colearn_chain.weights.store import BlobNotFound, ContentStore
 
 log = logging.getLogger(__name__)
+
+
+#: What the ledger call returned (a round's outcome, a receipt).
+Recorded = TypeVar("Recorded")
+
+
+@dataclass(frozen=True)
+class PublishedProposal(Generic[Recorded]):
+    """A proposal in the store and on the ledger: its hashes, and what the ledger call returned."""
+
+    weights: Digest
+    manifest: Digest | None
+    recorded: Recorded
+
+
+def publish_contribution(
+    learner: MachineLearningInterface, store: ContentStore, record: Callable[[bytes], object]
+) -> Digest:
+    """Train ``learner``'s update of the global model, store it and record its hash on the ledger.
+
+    ``record(weights)`` is the ledger's ``contribute`` for this learner and round.
+    """
+    digest = Digest(store.put(weights_to_onnx(learner.mli_propose_weights())))
+    record(digest.bytes32)
+    return digest
+
+
+def publish_proposal(
+    store: ContentStore, proposal: Proposal, record: Callable[[bytes, bytes], Recorded]
+) -> PublishedProposal[Recorded]:
+    """Store a proposal's weights and manifest, then record both hashes on the ledger.
+
+    ``record(weights, manifest)`` is the ledger's ``propose`` for this proposer and round; a
+    proposal without a manifest records the zero hash. Both blobs are in the store before the
+    ledger hears of them, so no voter can see a hash it cannot fetch.
+    """
+    weights = Digest(store.put(proposal.weights))
+    manifest = Digest(store.put(proposal.manifest)) if proposal.manifest is not None else None
+    return PublishedProposal(weights, manifest, record(weights.bytes32, bytes32_or_zero(manifest)))
 
 
 @dataclass(frozen=True)

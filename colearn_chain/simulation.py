@@ -11,11 +11,12 @@ import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from colearn_chain.deployment import deploy_contract
 from colearn_chain.errors import ColearnFileError, ColearnValueError
 from colearn_chain.experiment import Evaluator, Experiment, mean_test_score, publish_initial_model
 from colearn_chain.interface import MachineLearningInterface, Weights
@@ -23,6 +24,9 @@ from colearn_chain.ledger import ChainLedger, InMemoryLedger, Ledger, threshold_
 from colearn_chain.records import ExperimentResult, RoundRecord
 from colearn_chain.strategies import ProposalStrategy, make_strategy
 from colearn_chain.weights.store import ContentStore
+
+if TYPE_CHECKING:
+    from colearn_chain.audit import AuditReport
 
 
 class RunSettings(BaseModel):
@@ -150,7 +154,7 @@ def build_chain_ledger(
     With ``with_selector``, one more funded account is deployed as the contract's selector, for
     strategies that nominate proposers.
     """
-    from colearn_chain.chain import ZERO_ADDRESS, CollectiveLearningClient, connect
+    from colearn_chain.chain import connect
 
     chain = connect(settings.rpc)
     deployer = chain.dev_accounts()
@@ -161,14 +165,14 @@ def build_chain_ledger(
         )
     accounts = chain.new_funded_accounts(count + int(with_selector), seed=settings.seed)
     selector = accounts.pop() if with_selector else None
-    client = CollectiveLearningClient.deploy(
+    client = deploy_contract(
         chain,
         deployer[0],
         [a.address for a in accounts],
-        threshold_bps=threshold_to_bps(settings.threshold),
+        threshold=settings.threshold,
         max_rounds=settings.rounds,
-        initial_model=bytes.fromhex(initial_model),
-        selector=selector.address if selector else ZERO_ADDRESS,
+        initial_model=initial_model,
+        selector=selector.address if selector else None,
     )
     return ChainLedger(client, accounts, selector)
 
@@ -218,6 +222,31 @@ class Simulation:
             hand_over_costs=hand_over_costs(experiment_cost_matrix(self.settings), proposers),
         )
 
+    def audit(self, result: ExperimentResult | None = None) -> AuditReport:
+        """The played chain's history, rebuilt from its events alone and verified (``run --audit``).
+
+        The report's hand-over costs are recomputed from the chain's proposers with the
+        experiment's cost matrix; given the run's ``result``, a communication cost that differs
+        from the one it recorded is a ``communication-cost`` discrepancy.
+
+        Raises
+        ------
+        ColearnValueError
+            The experiment ran on the in-memory ledger: there are no events to audit.
+        """
+        from colearn_chain.audit import Discrepancy, audit_contract
+
+        ledger = self.experiment.ledger
+        if not isinstance(ledger, ChainLedger):
+            raise ColearnValueError("--audit needs a chain: it cannot be combined with --in-memory")
+        report = audit_contract(ledger.client, self.experiment.store, check=True)
+        total = report.compute_costs(experiment_cost_matrix(self.settings))
+        recorded = None if result is None else result.communication_cost
+        if recorded is not None and not np.isclose(total, recorded):
+            detail = f"the ledger's proposers cost {total:.6f}, the run recorded {recorded:.6f}"
+            report.discrepancies.append(Discrepancy(None, "communication-cost", detail))
+        return report
+
 
 def prepare_simulation(
     settings: RunSettings,
@@ -239,7 +268,7 @@ def prepare_simulation(
         from colearn_chain.chain.accounts import generated_accounts
 
         ids = [a.address for a in generated_accounts(len(learners), seed=settings.seed)]
-        ledger = InMemoryLedger(ids, settings.threshold, bytes.fromhex(initial), selector_mode=strategy.nominates)
+        ledger = InMemoryLedger(ids, settings.threshold, initial, selector_mode=strategy.nominates)
     experiment = Experiment(learners, ledger, store, strategy, initial, evaluate, settings.seed)
     return Simulation(settings, experiment, centralized)
 
