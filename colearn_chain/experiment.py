@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from functools import partial
 
 from colearn_chain.interface import MachineLearningInterface, Weights, weights_to_onnx
-from colearn_chain.ledger import Ledger, RoundOutcome, fixed_point_score
+from colearn_chain.ledger import Ballot, Ledger, RoundOutcome, fixed_point_score
 from colearn_chain.records import RoundRecord, VoteRecord
 from colearn_chain.rounds import adopt, decide_vote, load_proposal, publish_contribution, publish_proposal
 from colearn_chain.strategies.base import ProposalStrategy, RoundContext
@@ -128,15 +128,17 @@ class Experiment:
         log.info("round %d: learner %d proposed %s", round_index, proposer, digest[:12])
 
         votes: list[VoteRecord] = []
+        ballots: list[Ballot] = []
         decoded: dict[int, Weights | None] = {}
         for voter, learner in enumerate(self.learners):
             if voter == proposer:
                 continue
             decision = decide_vote(learner, self.store, digest, who=f"learner {voter}")
             decoded[voter] = decision.weights
-            closing = self.ledger.vote(voter, round_index, decision.approve, decision.score)
-            outcome = closing or outcome
+            ballots.append(Ballot(voter, decision.approve, decision.score))
             votes.append(VoteRecord(ids[voter], decision.approve, fixed_point_score(decision.score), decision.reason))
+        if ballots:  # every vote of the round in one batch: one submitVotes transaction on a chain
+            outcome = self.ledger.vote_all(round_index, ballots) or outcome
         if outcome is None:
             raise RuntimeError(f"round {round_index} did not end after every vote")  # ledger bug
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import abc
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from eth_account.signers.local import LocalAccount
 
@@ -35,6 +36,14 @@ class RoundOutcome:
     approvals: int
     rejections: int
     global_model: bytes
+
+
+class Ballot(NamedTuple):
+    """One learner's vote in a round's batch: who (by index), the verdict and its score."""
+
+    learner: int
+    approve: bool
+    score: float
 
 
 def threshold_to_bps(threshold: float) -> int:
@@ -84,6 +93,15 @@ class Ledger(abc.ABC):
     @abc.abstractmethod
     def vote(self, learner: int, round: int, approve: bool, score: float) -> RoundOutcome | None:
         """Record a vote; returns the outcome if it was the last eligible vote."""
+
+    @abc.abstractmethod
+    def vote_all(self, round: int, votes: Sequence[tuple[int, bool, float]]) -> RoundOutcome | None:
+        """Record a round's votes at once, in learner order, as the contract's ``submitVotes``.
+
+        ``votes`` holds ``(learner, approve, score)`` entries (:class:`Ballot`), in any order. A
+        learner may appear once; the proposer may not appear. A learner who already voted is
+        skipped, as the contract skips it. Returns the outcome if the batch closed the round.
+        """
 
     @abc.abstractmethod
     def global_model(self) -> bytes:
@@ -169,6 +187,22 @@ class InMemoryLedger(Ledger):
             return self._end()
         return None
 
+    def vote_all(self, round: int, votes: Sequence[tuple[int, bool, float]]) -> RoundOutcome | None:
+        self._check_round(round)
+        ballots = sorted((Ballot(*vote) for vote in votes), key=lambda ballot: ballot.learner)
+        if self._proposal is None or not ballots:
+            raise ColearnRuntimeError(f"round {round} has no proposal or the batch is empty")
+        learners = [ballot.learner for ballot in ballots]
+        for position, ballot in enumerate(ballots):
+            self._check_learner(ballot.learner)
+            if ballot.learner in learners[:position] or ballot.learner == self.proposer(round):
+                raise ColearnRuntimeError(f"learner {ballot.learner} may not vote in round {round}'s batch")
+        outcome = None
+        for ballot in ballots:
+            if ballot.learner not in self._voted:
+                outcome = self.vote(ballot.learner, round, ballot.approve, ballot.score)
+        return outcome
+
     def global_model(self) -> bytes:
         return self._global
 
@@ -193,7 +227,12 @@ class InMemoryLedger(Ledger):
 
 
 class ChainLedger(Ledger):
-    """The driver contract: every proposal and vote is a signed transaction by its learner."""
+    """The driver contract: every proposal and vote is signed by its learner's own account.
+
+    A proposal is its proposer's transaction; a round's votes are each voter's EIP-712
+    signature, relayed by the proposer in one ``submitVotes`` transaction (:meth:`vote_all`),
+    or a voter's own ``vote`` transaction (:meth:`vote`).
+    """
 
     def __init__(
         self,
@@ -206,6 +245,8 @@ class ChainLedger(Ledger):
         self.learner_ids = [a.address for a in accounts]
         self.selector = selector
         self._index = {address: i for i, address in enumerate(self.learner_ids)}
+        #: What this ledger proposed, by round: the hash voters sign and the relaying proposer.
+        self._proposals: dict[int, tuple[int, bytes]] = {}
 
     @property
     def contract(self) -> str | None:
@@ -229,10 +270,24 @@ class ChainLedger(Ledger):
 
     def propose(self, learner: int, round: int, weights: bytes, manifest: bytes) -> RoundOutcome | None:
         receipt = self.client.propose(self.accounts[learner], round, weights, manifest or ZERO_HASH)
+        self._proposals = {round: (learner, weights)}
         return _outcome(receipt)
 
     def vote(self, learner: int, round: int, approve: bool, score: float) -> RoundOutcome | None:
         receipt = self.client.vote(self.accounts[learner], round, approve, score_to_fixed(score))
+        return _outcome(receipt)
+
+    def vote_all(self, round: int, votes: Sequence[tuple[int, bool, float]]) -> RoundOutcome | None:
+        if round in self._proposals:
+            proposer, weights = self._proposals[round]
+        else:  # proposed by someone else: the chain says what was proposed, and by whom
+            info = self.client.round_info(round)
+            proposer, weights = self._index.get(info.proposer, 0), info.weights
+        signed = [
+            self.client.sign_vote(self.accounts[learner], round, weights, approve, score_to_fixed(score))
+            for learner, approve, score in votes
+        ]
+        receipt = self.client.submit_votes(self.accounts[proposer], round, signed)
         return _outcome(receipt)
 
     def global_model(self) -> bytes:

@@ -7,9 +7,9 @@ from typing import ClassVar
 
 import pytest
 
-from colearn_chain.errors import ColearnValueError
+from colearn_chain.errors import ColearnRuntimeError, ColearnValueError
 from colearn_chain.experiment import Experiment, publish_initial_model
-from colearn_chain.ledger import InMemoryLedger, RoundOutcome, threshold_to_bps
+from colearn_chain.ledger import Ballot, InMemoryLedger, RoundOutcome, threshold_to_bps
 from colearn_chain.records import ExperimentResult
 from colearn_chain.rounds import decide_vote
 from colearn_chain.simulation import build_learners, make_settings, run_simulation
@@ -120,6 +120,26 @@ def test_in_memory_ledger_tally() -> None:
     assert ledger.proposer(1) == 1
     single = InMemoryLedger(["a"], 1.0, b"\x01" * 32)
     assert single.propose(0, 0, b"\x03" * 32, b"") == RoundOutcome(0, True, 0, 0, b"\x03" * 32)
+
+
+def test_in_memory_ledger_batch_votes_in_learner_order_with_the_same_tally() -> None:
+    one_by_one = InMemoryLedger(["a", "b", "c", "d"], 0.5, b"\x01" * 32)
+    batched = InMemoryLedger(["a", "b", "c", "d"], 0.5, b"\x01" * 32)
+    for ledger in (one_by_one, batched):
+        ledger.propose(0, 0, b"\x02" * 32, b"")
+    one_by_one.vote(1, 0, True, 0.5)
+    one_by_one.vote(2, 0, True, 0.1)
+    expected = one_by_one.vote(3, 0, False, 0.1)
+    assert batched.vote_all(0, [Ballot(3, False, 0.1), (1, True, 0.5), Ballot(2, True, 0.1)]) == expected
+    assert expected == RoundOutcome(0, True, 2, 1, b"\x02" * 32)
+    # round 1 (proposer b): a duplicate or the proposer refuses the whole batch, a prior voter is skipped
+    batched.propose(1, 1, b"\x03" * 32, b"")
+    for bad in ([(2, True, 0.0), (2, False, 0.0)], [(1, True, 0.0)], [(7, True, 0.0)], []):
+        with pytest.raises(ColearnRuntimeError):
+            batched.vote_all(1, bad)
+    assert batched.vote(2, 1, False, 0.0) is None
+    outcome = batched.vote_all(1, [(0, True, 0.0), (2, True, 0.0), (3, True, 0.0)])
+    assert outcome == RoundOutcome(1, True, 2, 1, b"\x03" * 32)  # learner 2's direct reject stands
 
 
 def test_threshold_conversion() -> None:
