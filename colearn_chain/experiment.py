@@ -15,7 +15,14 @@ from functools import partial
 from colearn_chain.interface import MachineLearningInterface, Weights, weights_to_onnx
 from colearn_chain.ledger import Ballot, Ledger, RoundOutcome, fixed_point_score
 from colearn_chain.records import RoundRecord, VoteRecord
-from colearn_chain.rounds import adopt, decide_vote, load_proposal, publish_contribution, publish_proposal
+from colearn_chain.rounds import (
+    SharedProposals,
+    adopt,
+    decide_vote,
+    load_proposal,
+    publish_contribution,
+    publish_proposal,
+)
 from colearn_chain.strategies.base import ProposalStrategy, RoundContext
 from colearn_chain.weights.digest import Digest
 from colearn_chain.weights.store import ContentStore
@@ -82,6 +89,7 @@ class Experiment:
     def __post_init__(self) -> None:
         self._global_digest = self.initial_model
         self._accuracy_cache: dict[str, float | None] = {}
+        self._shared = SharedProposals(self.store)
 
     @property
     def global_digest(self) -> str:
@@ -94,7 +102,7 @@ class Experiment:
             return None
         digest = self._global_digest
         if digest not in self._accuracy_cache:
-            weights = load_proposal(self.learners[0], self.store, digest)
+            weights = load_proposal(self.learners[0], self.store, digest, self._shared)
             self._accuracy_cache[digest] = self.evaluate(weights)
         return self._accuracy_cache[digest]
 
@@ -110,6 +118,7 @@ class Experiment:
         """Play the next round to its end and record it."""
         round_index = len(self.history)
         ids = self.ledger.learner_ids
+        self._shared = SharedProposals(self.store)  # this round's proposal, fetched and decoded once
         context = RoundContext(round_index, self.learners, ids, self.store, tuple(self.history), self.seed)
         nominee = self.strategy.nominate(context)
         if nominee is not None:
@@ -133,7 +142,7 @@ class Experiment:
         for voter, learner in enumerate(self.learners):
             if voter == proposer:
                 continue
-            decision = decide_vote(learner, self.store, digest, who=f"learner {voter}")
+            decision = decide_vote(learner, self.store, digest, who=f"learner {voter}", shared=self._shared)
             decoded[voter] = decision.weights
             ballots.append(Ballot(voter, decision.approve, decision.score))
             votes.append(VoteRecord(ids[voter], decision.approve, fixed_point_score(decision.score), decision.reason))
@@ -144,7 +153,7 @@ class Experiment:
 
         if outcome.accepted:
             for index, learner in enumerate(self.learners):
-                adopt(learner, self.store, digest, decoded.get(index))
+                adopt(learner, self.store, digest, decoded.get(index), self._shared)
             self._global_digest = digest
         record = self._record(round_index, ids[proposer], digest, manifest, outcome, votes)
         self.history.append(record)

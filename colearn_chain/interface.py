@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import abc
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from enum import Enum
 from typing import Any
 
@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict
 
 from colearn_chain.errors import ColearnValueError
 from colearn_chain.weights.codec import (
+    Array,
     WeightsSpec,
     decode_weights,
     encode_weights,
@@ -204,13 +205,22 @@ def _like_element(decoded: np.ndarray, original: Any) -> Any:
     return decoded
 
 
-def onnx_to_weights(blob: bytes, like: Weights) -> Weights:
+#: Checks and decodes a blob against a layout (:func:`~colearn_chain.weights.codec.decode_weights`).
+DecodeWeights = Callable[[bytes, WeightsSpec], dict[str, Array]]
+
+
+def _decode(blob: bytes, spec: WeightsSpec) -> dict[str, Array]:
+    return decode_weights(blob, spec=spec)
+
+
+def onnx_to_weights(blob: bytes, like: Weights, decode: DecodeWeights = _decode) -> Weights:
     """Turn ONNX bytes back into weights of the same kind as ``like``.
 
     A learner gets back what it handed over: a list when it gave a list, a dict with the same
     names when it gave a dict, bytes when it gave bytes. The blob is checked against the
     layout (names, shapes, dtypes) of ``like``, so a blob for another model is refused
-    rather than loaded.
+    rather than loaded. ``decode`` does the checking and decoding (a cache shares that work
+    between learners of one process: it must hand each caller arrays of its own).
 
     Raises
     ------
@@ -221,7 +231,7 @@ def onnx_to_weights(blob: bytes, like: Weights) -> Weights:
     if isinstance(held, bytes | bytearray | memoryview):
         return Weights(weights=bytes(blob))
     normalized = normalize_weights(_arrays_of(like))
-    decoded = decode_weights(blob, spec=WeightsSpec.from_weights(normalized))
+    decoded = decode(blob, WeightsSpec.from_weights(normalized))
     if isinstance(held, Mapping):
         return Weights(weights={name: _like_element(decoded[str(name)], value) for name, value in held.items()})
     return Weights(weights=[_like_element(decoded[name], value) for name, value in zip(normalized, held, strict=True)])

@@ -18,7 +18,7 @@ from eth_account.signers.local import LocalAccount
 
 from colearn_chain.chain import CollectiveLearningClient, score_to_fixed
 from colearn_chain.chain import events as ev
-from colearn_chain.chain.types import ZERO_HASH, Receipt, fixed_to_score
+from colearn_chain.chain.types import ZERO_ADDRESS, ZERO_HASH, Receipt, fixed_to_score
 from colearn_chain.errors import ColearnRuntimeError, ColearnValueError
 from colearn_chain.weights.digest import Digest
 
@@ -247,6 +247,8 @@ class ChainLedger(Ledger):
         self._index = {address: i for i, address in enumerate(self.learner_ids)}
         #: What this ledger proposed, by round: the hash voters sign and the relaying proposer.
         self._proposals: dict[int, tuple[int, bytes]] = {}
+        self._nominees: dict[int, int] = {}
+        self._rotates: bool | None = None
 
     @property
     def contract(self) -> str | None:
@@ -257,6 +259,17 @@ class ChainLedger(Ledger):
         return self.client.chain.chain_id
 
     def proposer(self, round: int) -> int | None:
+        """The proposer, from what this ledger knows where it can (no view call per round).
+
+        Without a selector the contract rotates (``round mod n``, PROTOCOL.md); with one, the
+        learner this ledger nominated. Only a round nominated elsewhere asks ``roundInfo``.
+        """
+        if self._rotates is None:  # read once: a deployment's selector never changes
+            self._rotates = self.client.selector() == ZERO_ADDRESS
+        if self._rotates:
+            return round % len(self.learner_ids)
+        if round in self._nominees:
+            return self._nominees[round]
         address = self.client.round_info(round).proposer
         return self._index.get(address)
 
@@ -264,6 +277,7 @@ class ChainLedger(Ledger):
         if self.selector is None:
             raise ColearnValueError("this experiment was deployed without a selector: it cannot nominate")
         self.client.nominate(self.selector, round, self.learner_ids[learner])
+        self._nominees = {round: learner}
 
     def contribute(self, learner: int, round: int, weights: bytes) -> None:
         self.client.contribute(self.accounts[learner], round, weights)

@@ -21,6 +21,7 @@ from typing import Generic, TypeVar
 from colearn_chain.errors import ColearnError
 from colearn_chain.interface import MachineLearningInterface, Weights, onnx_to_weights, weights_to_onnx
 from colearn_chain.strategies.base import Proposal
+from colearn_chain.weights.codec import Array, WeightsSpec, decode_weights
 from colearn_chain.weights.digest import Digest, bytes32_or_zero
 from colearn_chain.weights.store import BlobNotFound, ContentStore
 
@@ -76,8 +77,60 @@ class VoteDecision:
     weights: Weights | None
 
 
-def load_proposal(learner: MachineLearningInterface, store: ContentStore, digest: str) -> Weights:
+class SharedProposals:
+    """Proposals fetched, verified and decoded once, for every voter of one process.
+
+    In ``run`` every learner votes in the same process: each one fetching, re-hashing and
+    decoding the same blob would repeat the same work n - 1 times. This keeps, per digest, the
+    verified blob (or the store's refusal) and, per digest and receiving layout, the decoded
+    arrays (or the codec's refusal). A learner whose layout differs is still checked against
+    its own: the codec's check is keyed by the layout, never skipped. Every caller gets arrays
+    of its own (copies), so no learner can change another's model. One instance per round: a
+    store's contents do not change under a digest, but a round's cache should not outlive it.
+    """
+
+    def __init__(self, store: ContentStore) -> None:
+        self.store = store
+        self._blobs: dict[str, bytes | BlobNotFound] = {}
+        self._decoded: dict[tuple[str, WeightsSpec], dict[str, Array] | ColearnError] = {}
+
+    def blob(self, digest: str) -> bytes:
+        """The verified blob ``digest`` (the store is asked once; its refusal is kept too)."""
+        key = Digest(digest)
+        if key not in self._blobs:
+            try:
+                self._blobs[key] = self.store.get(key)
+            except BlobNotFound as exc:
+                self._blobs[key] = exc
+        found = self._blobs[key]
+        if isinstance(found, BlobNotFound):
+            raise found
+        return found
+
+    def load(self, learner: MachineLearningInterface, digest: str) -> Weights:
+        """``digest`` decoded in the layout of ``learner``'s current weights (see :func:`load_proposal`)."""
+        key = Digest(digest)
+
+        def decode(blob: bytes, spec: WeightsSpec) -> dict[str, Array]:
+            if (key, spec) not in self._decoded:
+                try:
+                    self._decoded[key, spec] = decode_weights(blob, spec=spec)
+                except ColearnError as exc:
+                    self._decoded[key, spec] = exc
+            decoded = self._decoded[key, spec]
+            if isinstance(decoded, ColearnError):
+                raise decoded
+            return {name: array.copy() for name, array in decoded.items()}
+
+        return onnx_to_weights(self.blob(key), learner.mli_get_current_weights(), decode)
+
+
+def load_proposal(
+    learner: MachineLearningInterface, store: ContentStore, digest: str, shared: SharedProposals | None = None
+) -> Weights:
     """Fetch ``digest`` and decode it in the layout of ``learner``'s current weights.
+
+    With ``shared``, the fetch and the decoding are done once for all the learners using it.
 
     Raises
     ------
@@ -86,16 +139,22 @@ def load_proposal(learner: MachineLearningInterface, store: ContentStore, digest
     ColearnValueError
         The blob is not valid weights for this learner's model (see the codec's errors).
     """
+    if shared is not None:
+        return shared.load(learner, digest)
     blob = store.get(digest)
     return onnx_to_weights(blob, learner.mli_get_current_weights())
 
 
 def decide_vote(
-    learner: MachineLearningInterface, store: ContentStore, digest: str, who: str = "learner"
+    learner: MachineLearningInterface,
+    store: ContentStore,
+    digest: str,
+    who: str = "learner",
+    shared: SharedProposals | None = None,
 ) -> VoteDecision:
     """Fetch, check and test a proposal; an unusable proposal is a reject with its reason."""
     try:
-        weights = load_proposal(learner, store, digest)
+        weights = load_proposal(learner, store, digest, shared)
     except BlobNotFound as exc:
         reason = f"proposal {digest[:12]}... is missing or corrupt in the store: {exc}"
         log.warning("%s rejects: %s", who, reason)
@@ -113,8 +172,12 @@ def decide_vote(
 
 
 def adopt(
-    learner: MachineLearningInterface, store: ContentStore, digest: str, decoded: Weights | None = None
+    learner: MachineLearningInterface,
+    store: ContentStore,
+    digest: str,
+    decoded: Weights | None = None,
+    shared: SharedProposals | None = None,
 ) -> None:
     """Make the accepted model ``digest`` the learner's current model."""
-    weights = decoded if decoded is not None else load_proposal(learner, store, digest)
+    weights = decoded if decoded is not None else load_proposal(learner, store, digest, shared)
     learner.mli_accept_weights(weights)

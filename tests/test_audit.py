@@ -92,6 +92,25 @@ def test_each_rounds_votes_arrive_in_one_relayed_transaction(
     assert verify(report, store) == []
 
 
+def test_a_round_robin_chain_run_reads_no_round_info(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The ledger knows each proposer (rotation, or its own nomination): no roundInfo per round."""
+    chain = connect()
+    try:
+        asked: list[int] = []
+        original = CollectiveLearningClient.round_info
+
+        def counted(client: CollectiveLearningClient, round: int) -> Any:
+            asked.append(round)
+            return original(client, round)
+
+        monkeypatch.setattr(CollectiveLearningClient, "round_info", counted)
+        client, _ = _play(chain, rounds=2)
+        assert asked == []
+        assert client.current_round() == 2
+    finally:
+        chain.close()
+
+
 def test_learner_summaries(played: tuple[CollectiveLearningClient, InMemoryStore, AuditReport]) -> None:
     _, _, report = played
     summaries = report.summaries()
