@@ -12,8 +12,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from colearn_chain.chain.types import ZERO_HASH
-from colearn_chain.interface import MachineLearningInterface, Weights, weights_to_onnx
+from colearn_chain.interface import MachineLearningInterface, UnpublishableWeights, Weights, publishable_onnx
 from colearn_chain.ledger import Ledger, RoundOutcome, fixed_point_score
+from colearn_chain.privacy import budget_exceeded, consumed_epsilon, exhausted_learners
 from colearn_chain.records import RoundRecord, VoteRecord, hex32
 from colearn_chain.rounds import adopt, decide_vote, load_proposal
 from colearn_chain.strategies.base import ProposalStrategy, RoundContext
@@ -31,7 +32,7 @@ def publish_initial_model(learners: Sequence[MachineLearningInterface], store: C
     Everyone must start from the same global model, whose hash the contract records as
     ``initialModel``; learners built with one seed already agree, a user's may not.
     """
-    digest = store.put(weights_to_onnx(learners[0].mli_get_current_weights()))
+    digest = store.put(publishable_onnx(learners[0].mli_get_current_weights(), "learner 0"))
     for learner in learners:
         adopt(learner, store, digest)
     return digest
@@ -109,20 +110,34 @@ class Experiment:
         """Play the next round to its end and record it."""
         round_index = len(self.history)
         ids = self.ledger.learner_ids
-        context = RoundContext(round_index, self.learners, ids, self.store, tuple(self.history), self.seed)
+        exhausted = exhausted_learners(self.learners)
+        context = RoundContext(
+            round_index, self.learners, ids, self.store, tuple(self.history), self.seed, exhausted
+        )
         nominee = self.strategy.nominate(context)
         if nominee is not None:
             self.ledger.nominate(round_index, nominee)
         proposer = self.ledger.proposer(round_index)
         if proposer is None:
             raise RuntimeError(f"round {round_index} has no proposer")  # a strategy bug, not user input
+        if proposer in exhausted:
+            return self._skip(round_index, proposer)
 
         contributions: dict[int, str] = {}
         for contributor in self.strategy.contributors(context, proposer):
-            update = weights_to_onnx(self.learners[contributor].mli_propose_weights())
-            contributions[contributor] = self.store.put(update)
+            if contributor in exhausted:
+                continue  # a spent privacy budget: no update from it
+            weights = self.learners[contributor].mli_propose_weights()
+            if budget_exceeded(weights.training_summary):
+                continue
+            contributions[contributor] = self.store.put(publishable_onnx(weights, f"learner {contributor}"))
             self.ledger.contribute(contributor, round_index, bytes.fromhex(contributions[contributor]))
-        proposal = self.strategy.propose(context, proposer, contributions)
+        try:
+            proposal = self.strategy.propose(context, proposer, contributions)
+        except UnpublishableWeights as exc:
+            raise UnpublishableWeights(f"learner {proposer}: {exc}") from exc
+        if budget_exceeded(proposal.training_summary):
+            return self._skip(round_index, proposer)
         digest = self.store.put(proposal.weights)
         manifest = self.store.put(proposal.manifest) if proposal.manifest is not None else None
         outcome = self.ledger.propose(
@@ -151,19 +166,37 @@ class Experiment:
         self.history.append(record)
         return record
 
+    def _skip(self, round_index: int, proposer: int) -> RoundRecord:
+        """End the round without a proposal: the proposer's privacy budget is spent."""
+        log.warning(
+            "round %d: learner %d's privacy budget is spent (DP_BUDGET_EXCEEDED): no proposal, the round is skipped",
+            round_index, proposer,
+        )  # fmt: skip
+        outcome = self.ledger.skip(round_index)
+        record = self._record(round_index, self.ledger.learner_ids[proposer], None, None, outcome, [], skipped=True)
+        self.history.append(record)
+        return record
+
+    def _dp_epsilon(self) -> dict[str, float] | None:
+        """Each DP learner's spent epsilon (None when no learner trains with differential privacy)."""
+        spent = {self.ledger.learner_ids[i]: consumed_epsilon(learner) for i, learner in enumerate(self.learners)}
+        known = {address: value for address, value in spent.items() if value is not None}
+        return known or None
+
     def _record(
         self,
         round_index: int,
         proposer: str,
-        digest: str,
+        digest: str | None,
         manifest: str | None,
         outcome: RoundOutcome,
         votes: list[VoteRecord],
+        skipped: bool = False,
     ) -> RoundRecord:
         return RoundRecord(
             round=round_index,
             proposer=proposer,
-            weights=hex32(digest),
+            weights=hex32(digest) if digest is not None else None,
             manifest=hex32(manifest) if manifest else None,
             accepted=outcome.accepted,
             approvals=outcome.approvals,
@@ -171,4 +204,6 @@ class Experiment:
             votes=votes,
             test_accuracy=self.global_accuracy(),
             global_model=hex32(outcome.global_model),
+            skipped=skipped,
+            dp_epsilon=self._dp_epsilon(),
         )

@@ -81,6 +81,10 @@ class Ledger(abc.ABC):
         """Record a vote; returns the outcome if it was the last eligible vote."""
 
     @abc.abstractmethod
+    def skip(self, round: int) -> RoundOutcome:
+        """End ``round`` without a proposal (its proposer's privacy budget is spent)."""
+
+    @abc.abstractmethod
     def global_model(self) -> bytes:
         """The current global model's hash."""
 
@@ -150,6 +154,15 @@ class InMemoryLedger(Ledger):
             return self._end()
         return None
 
+    def skip(self, round: int) -> RoundOutcome:
+        self._check_round(round)
+        if self._proposal is not None:
+            raise ColearnRuntimeError(f"round {round} has a proposal: it cannot be skipped")
+        outcome = RoundOutcome(self._round, False, 0, 0, self._global)
+        self._round += 1
+        self._nominee, self._contributed = None, set()
+        return outcome
+
     def global_model(self) -> bytes:
         return self._global
 
@@ -211,6 +224,18 @@ class ChainLedger(Ledger):
     def vote(self, learner: int, round: int, approve: bool, score: float) -> RoundOutcome | None:
         receipt = self.client.vote(self.accounts[learner], round, approve, score_to_fixed(score))
         return _outcome(receipt)
+
+    def skip(self, round: int) -> RoundOutcome:
+        """Let the proposal window pass (mining empty blocks) and ``skip`` the round on chain."""
+        window = self.client.proposal_window()
+        if window == 0:
+            raise ColearnRuntimeError("the contract was deployed without a proposal window: no round can be skipped")
+        chain = self.client.chain
+        last_open = self.client.round_info(round).start_block + window
+        if chain.block_number() < last_open:
+            chain.mine(last_open - chain.block_number())  # the skip lands in the block after these
+        self.client.skip(self.accounts[0], round)
+        return RoundOutcome(round, False, 0, 0, self.client.global_model())
 
     def global_model(self) -> bytes:
         return self.client.global_model()
