@@ -24,7 +24,8 @@ from colearn_chain.chain import events as ev
 from colearn_chain.chain.backends import ChainUnavailable
 from colearn_chain.chain.types import ZERO_ADDRESS, ZERO_HASH
 from colearn_chain.errors import ColearnRuntimeError
-from colearn_chain.interface import MachineLearningInterface, weights_to_onnx
+from colearn_chain.interface import MachineLearningInterface, publishable_onnx
+from colearn_chain.privacy import budget_exceeded, summary_of
 from colearn_chain.rounds import adopt, decide_vote
 from colearn_chain.strategies.base import ProposalStrategy, RoundContext
 from colearn_chain.weights.store import BlobNotFound, ContentStore
@@ -130,6 +131,7 @@ class Participant:
         self.window_voting = client.voting_window()
         self.last_round = client.max_rounds() - 1  # -1: unlimited
         self._adopted: bytes | None = None
+        self._spent_logged = False
 
     # -- the loop -------------------------------------------------------------------------
     def run(self) -> None:
@@ -187,8 +189,17 @@ class Participant:
         context = self._context(round_index)
         expected = set(self.strategy.contributors(context, proposer)) if proposer is not None else set()
         proposal_open = not self.window_proposal or block + 1 <= info.start_block + self.window_proposal
+        budget_spent = (self.index in expected or proposer == self.index) and budget_exceeded(summary_of(self.learner))
+        if budget_spent and proposal_open:
+            if not self._spent_logged:
+                log.warning(
+                    "round %d: privacy budget spent (DP_BUDGET_EXCEEDED): this learner no longer proposes or "
+                    "contributes, and keeps voting", round_index,
+                )  # fmt: skip
+                self._spent_logged = True
+            return False  # the proposal window passes and the round is skipped
         if self.index in expected and self.account.address not in contributed and proposal_open:
-            update = weights_to_onnx(self.learner.mli_propose_weights())
+            update = publishable_onnx(self.learner.mli_propose_weights(), f"learner {self.index}")
             digest = self.store.put(update)
             self.client.contribute(self.account, round_index, bytes.fromhex(digest))
             log.info("round %d: contributed update %s", round_index, digest[:12])
@@ -200,6 +211,8 @@ class Participant:
                 return False
             contributions = {self.learners.index(a): w.hex() for a, w in contributed.items()}
             proposal = self.strategy.propose(context, self.index, contributions)
+            if budget_exceeded(proposal.training_summary):
+                return False  # spent while proposing: the window passes and the round is skipped
             digest = self.store.put(proposal.weights)
             manifest = self.store.put(proposal.manifest) if proposal.manifest is not None else None
             self.client.propose(

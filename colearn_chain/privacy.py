@@ -10,11 +10,26 @@ privacy report nothing and are never excluded.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
 
-from colearn_chain.interface import ErrorCodes, MachineLearningInterface, TrainingSummary, Weights
+from colearn_chain.errors import ColearnValueError
+from colearn_chain.interface import DiffPrivConfig, ErrorCodes, MachineLearningInterface, TrainingSummary, Weights
 
-__all__ = ["budget_exceeded", "consumed_epsilon", "exhausted_learners", "summary_of"]
+__all__ = [
+    "DP_KEYS",
+    "budget_exceeded",
+    "check_dp_config",
+    "consumed_epsilon",
+    "dp_config_from_params",
+    "exhausted_learners",
+    "parse_dp_options",
+    "summary_of",
+]
+
+#: The settings of DP-SGD, as colearn's DiffPrivConfig names them.
+DP_KEYS = ("target_epsilon", "target_delta", "max_grad_norm", "noise_multiplier")
 
 log = logging.getLogger(__name__)
 
@@ -41,3 +56,70 @@ def consumed_epsilon(learner: MachineLearningInterface) -> float | None:
     if summary is None or summary.dp_budget is None:
         return None
     return float(summary.dp_budget.consumed_epsilon)
+
+
+def check_dp_config(config: DiffPrivConfig) -> DiffPrivConfig:
+    """Return ``config`` if opacus can honour it, else a one-line error naming the setting.
+
+    Raises
+    ------
+    ColearnValueError
+        If epsilon or the clipping norm is not positive and finite, delta is not in (0, 1),
+        or the noise multiplier is not positive (without noise there is no privacy).
+    """
+    checks = (
+        ("target_epsilon", config.target_epsilon, "a positive number (e.g. 3)"),
+        ("max_grad_norm", config.max_grad_norm, "a positive clipping norm (e.g. 1.0)"),
+        ("noise_multiplier", config.noise_multiplier, "positive (e.g. 1.0): without noise there is no privacy"),
+    )
+    for key, value, advice in checks:
+        if not math.isfinite(value) or value <= 0:
+            raise ColearnValueError(f"differential privacy: {key} = {value} must be {advice}")
+    if not 0 < config.target_delta < 1:
+        raise ColearnValueError(
+            f"differential privacy: target_delta = {config.target_delta} must be in (0, 1), "
+            "well below 1 / (training samples), e.g. 1e-5"
+        )
+    return config
+
+
+def dp_config_from_params(params: Mapping[str, Any]) -> DiffPrivConfig:
+    """A checked DiffPrivConfig from ``KEY=VALUE`` settings (``run --dp``, a config's ``[dp]``).
+
+    Raises
+    ------
+    ColearnValueError
+        For an unknown or missing key, a value that is not a number, or settings opacus
+        cannot honour (see :func:`check_dp_config`).
+    """
+    unknown = sorted(set(params) - set(DP_KEYS))
+    if unknown:
+        raise ColearnValueError(
+            f"differential privacy: unknown setting {unknown[0]!r}: the settings are {', '.join(DP_KEYS)}"
+        )
+    missing = [key for key in DP_KEYS if key not in params]
+    if missing:
+        raise ColearnValueError(
+            f"differential privacy needs {', '.join(missing)} too: give all of {', '.join(DP_KEYS)} "
+            "(e.g. --dp target_epsilon=3 --dp target_delta=1e-5 --dp max_grad_norm=1 --dp noise_multiplier=1)"
+        )
+    values: dict[str, float] = {}
+    for key in DP_KEYS:
+        try:
+            values[key] = float(params[key])
+        except (TypeError, ValueError):
+            raise ColearnValueError(f"differential privacy: {key} = {params[key]!r} is not a number") from None
+    return check_dp_config(DiffPrivConfig(**values))
+
+
+def parse_dp_options(items: list[str] | None, option: str = "--dp") -> dict[str, str] | None:
+    """``["target_epsilon=3", ...]`` (from ``--dp``, repeatable) as a dict; None when none given."""
+    if not items:
+        return None
+    params: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ColearnValueError(f"{option} takes KEY=VALUE with KEY one of {', '.join(DP_KEYS)}, got {item!r}")
+        params[key.strip()] = value.strip()
+    return params

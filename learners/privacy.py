@@ -15,9 +15,8 @@ the consumed epsilon past ``target_epsilon`` the learner does not train at all a
 from __future__ import annotations
 
 import copy
-import math
 import warnings
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import torch
@@ -31,17 +30,9 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from colearn_chain.errors import ColearnValueError
 from colearn_chain.interface import DiffPrivBudget, DiffPrivConfig, ErrorCodes, TrainingSummary
+from colearn_chain.privacy import check_dp_config
 
-__all__ = [
-    "DP_KEYS",
-    "DPSGD",
-    "check_dp_config",
-    "check_dp_model",
-    "dp_config_from_params",
-]
-
-#: The settings of DP-SGD, as colearn's DiffPrivConfig names them.
-DP_KEYS = ("target_epsilon", "target_delta", "max_grad_norm", "noise_multiplier")
+__all__ = ["DPSGD", "check_dp_model"]
 
 # opacus warns about secure RNG and about the accountant's alphas on every run; they are not news.
 _OPACUS_NOTICES = (
@@ -50,58 +41,6 @@ _OPACUS_NOTICES = (
     r".*Using a non-full backward hook.*",
     r".*full_backward_hook.*",
 )
-
-
-def check_dp_config(config: DiffPrivConfig) -> DiffPrivConfig:
-    """Return ``config`` if opacus can honour it, else a one-line error naming the setting.
-
-    Raises
-    ------
-    ColearnValueError
-        If epsilon or the clipping norm is not positive and finite, delta is not in (0, 1),
-        or the noise multiplier is not positive (without noise there is no privacy).
-    """
-    checks = (
-        ("target_epsilon", config.target_epsilon, "a positive number (e.g. 3)"),
-        ("max_grad_norm", config.max_grad_norm, "a positive clipping norm (e.g. 1.0)"),
-        ("noise_multiplier", config.noise_multiplier, "positive (e.g. 1.0): without noise there is no privacy"),
-    )
-    for key, value, advice in checks:
-        if not math.isfinite(value) or value <= 0:
-            raise ColearnValueError(f"differential privacy: {key} = {value} must be {advice}")
-    if not 0 < config.target_delta < 1:
-        raise ColearnValueError(
-            f"differential privacy: target_delta = {config.target_delta} must be in (0, 1), "
-            "well below 1 / (training samples), e.g. 1e-5"
-        )
-    return config
-
-
-def dp_config_from_params(params: Mapping[str, Any]) -> DiffPrivConfig:
-    """A checked DiffPrivConfig from ``KEY=VALUE`` settings (``run --dp``, a config's ``[dp]``).
-
-    Raises
-    ------
-    ColearnValueError
-        For an unknown or missing key, a value that is not a number, or settings opacus
-        cannot honour (see :func:`check_dp_config`).
-    """
-    unknown = sorted(set(params) - set(DP_KEYS))
-    if unknown:
-        raise ColearnValueError(f"differential privacy: unknown setting {unknown[0]!r}: the settings are {', '.join(DP_KEYS)}")
-    missing = [key for key in DP_KEYS if key not in params]
-    if missing:
-        raise ColearnValueError(
-            f"differential privacy needs {', '.join(missing)} too: give all of {', '.join(DP_KEYS)} "
-            "(e.g. --dp target_epsilon=3 --dp target_delta=1e-5 --dp max_grad_norm=1 --dp noise_multiplier=1)"
-        )
-    values: dict[str, float] = {}
-    for key in DP_KEYS:
-        try:
-            values[key] = float(params[key])
-        except (TypeError, ValueError):
-            raise ColearnValueError(f"differential privacy: {key} = {params[key]!r} is not a number") from None
-    return check_dp_config(DiffPrivConfig(**values))
 
 
 def check_dp_model(model: nn.Module, who: str) -> None:
@@ -214,9 +153,10 @@ class DPSGD:
         sampling = torch.Generator().manual_seed(seed)
         noise = torch.Generator().manual_seed(seed ^ 0x6E015E)
         if isinstance(data, tuple):
-            loader: DataLoader[Any] = DPDataLoader(TensorDataset(*data), sample_rate=self.sample_rate, generator=sampling)
+            dataset = TensorDataset(*data)
+            loader: DataLoader[Any] = DPDataLoader(dataset, sample_rate=self.sample_rate, generator=sampling)
         else:
-            loader = DPDataLoader.from_data_loader(data, generator=sampling)  # type: ignore[arg-type]
+            loader = DPDataLoader.from_data_loader(data, generator=sampling)
         self.module.train()
         with warnings.catch_warnings():
             _quiet()

@@ -471,7 +471,8 @@ class TorchLearner(MachineLearningInterface):
                 trained = state_arrays(self._dp.inner)
         if self.update_scale != 1.0:
             trained = [_damped(old, new, self.update_scale) for old, new in zip(current, trained, strict=True)]
-        return Weights(weights=trained, training_summary=self.training_summary())
+        spent = None if self._dp is None else TrainingSummary(dp_budget=self._dp.budget())  # this one was paid for
+        return Weights(weights=trained, training_summary=spent)
 
     def mli_test_weights(self, weights: Weights) -> ProposedWeights:
         """Score ``weights`` on the vote and test sets; approve iff strictly better."""

@@ -44,7 +44,13 @@ def _summary_table(result: ExperimentResult, seconds: float) -> Table:
     table.add_column("value")
     table.add_row("contract", f"{result.contract} (chain {result.chain_id})" if result.contract else "in memory")
     table.add_row("learners", str(len(result.learners)))
-    table.add_row("rounds", f"{len(result.rounds)} ({accepted} accepted, {len(result.rounds) - accepted} rejected)")
+    skipped = sum(r.skipped for r in result.rounds)
+    rejected = len(result.rounds) - accepted - skipped
+    shown = f"{len(result.rounds)} ({accepted} accepted, {rejected} rejected"
+    table.add_row("rounds", shown + (f", {skipped} skipped: privacy budget spent)" if skipped else ")"))
+    spent = result.rounds[-1].dp_epsilon if result.rounds else None
+    if spent:
+        table.add_row("privacy spent (epsilon)", f"{min(spent.values()):.2f} to {max(spent.values()):.2f} per learner")
 
     def pct(value: float | None) -> str:
         return "n/a" if value is None else f"{100 * value:.1f}%"
@@ -93,9 +99,18 @@ def run_command(
     config: Annotated[
         Path | None, typer.Option(help="A TOML file with any of these settings; flags override it.")
     ] = None,
+    dp: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--dp",
+            help="Differential privacy, KEY=VALUE (repeatable): target_epsilon, target_delta, max_grad_norm, "
+            "noise_multiplier.",
+        ),
+    ] = None,
 ) -> None:
     """Run a whole collective learning experiment on one machine and write its results."""
     from colearn_chain.plots import plot_accuracy, plot_votes
+    from colearn_chain.privacy import parse_dp_options
     from colearn_chain.simulation import load_config, make_settings, prepare_simulation
     from colearn_chain.strategies import make_strategy
     from colearn_chain.strategies.settings import parse_params
@@ -112,7 +127,7 @@ def run_command(
         load_config(config) if config else None,
         learners=learners, rounds=rounds, seed=seed, threshold=threshold, partition=partition,
         task=task, learner=learner, data=data, strategy=strategy, rpc=rpc,
-        strategy_params=params or None,
+        strategy_params=params or None, dp=parse_dp_options(dp),
     )  # fmt: skip
     strategy_object = make_strategy(settings.strategy, settings.strategy_params)  # fails before any work
     out_dir = prepare_out_dir(out)
@@ -123,6 +138,8 @@ def run_command(
 
         def on_round(record: RoundRecord) -> None:
             outcome = "[green]accepted[/green]" if record.accepted else "[red]rejected[/red]"
+            if record.skipped:
+                outcome = "[yellow]skipped (privacy budget spent)[/yellow]"
             accuracy = "" if record.test_accuracy is None else f", accuracy {100 * record.test_accuracy:.1f}%"
             votes = f"{record.approvals}/{record.approvals + record.rejections}"
             progress.update(bar, advance=1, description=f"{record.round}: {outcome} {votes}{accuracy}")

@@ -114,7 +114,7 @@ def check_onnx_model(blob: bytes, *, max_bytes: int = DEFAULT_MAX_BYTES) -> Mode
             if uses_external_data(s.values) or uses_external_data(s.indices)
         ]
         if external:
-            raise ExternalDataNotAllowed(f"tensors {external[:3]} refer to external data files: all data must be inline")
+            raise ExternalDataNotAllowed(f"tensors {external[:3]} refer to external data files: data must be inline")
         for node in graph.node:
             nodes += 1
             if node.domain not in STANDARD_DOMAINS:
