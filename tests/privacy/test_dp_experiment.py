@@ -69,7 +69,7 @@ def test_run_on_the_chain_skips_the_rounds_and_audits_them(tmp_path: Path, capsy
     [
         (
             ["--dp", "target_epsilon=0", "--dp", "target_delta=1e-5", "--dp", "max_grad_norm=1", "--dp",
-             "noise_multiplier=1"],  # fmt: skip
+             "noise_multiplier=1"],
             "target_epsilon = 0.0 must be a positive",
         ),
         (["--dp", "target_epsilon"], "--dp takes KEY=VALUE"),
