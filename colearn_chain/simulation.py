@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from colearn_chain.check import check_learner
 from colearn_chain.errors import ColearnFileError, ColearnValueError
 from colearn_chain.experiment import Evaluator, Experiment, mean_test_score, publish_initial_model
 from colearn_chain.interface import MachineLearningInterface, Weights
@@ -124,6 +125,8 @@ def build_learners(
         from learners.plugin import make_user_learner
 
         users = [make_user_learner(settings.learner, i, count, seed) for i in range(count)]
+        for user in users:
+            check_learner(user, fast=True)  # a broken learner fails now, in seconds, not rounds later
         return list(users), mean_test_score(users), None
 
     from learners.partition import parse_partition

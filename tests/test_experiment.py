@@ -60,7 +60,7 @@ def test_every_proposal_is_in_the_store_under_its_hash() -> None:
     store = InMemoryStore()
     result = run_simulation(settings, store, "chain", with_centralized=False)
     for record in result.rounds:
-        assert store.has(record.weights)  # every proposal is in the store under its hash
+        assert record.weights is not None and store.has(record.weights)  # every proposal is in the store
 
 
 class _GarbageStrategy(ProposalStrategy):

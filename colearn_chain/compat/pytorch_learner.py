@@ -189,14 +189,14 @@ class PytorchLearner(MachineLearningInterface):
     def mli_get_current_model(self) -> ColearnModel:
         """The current model as runnable ONNX, traced on one vote sample."""
         example, _ = next(iter(self.vote_loader))
-        return ColearnModel(
-            model_format=ModelFormat.ONNX, model_file="", model=export_torch_model(self.model, example[:1].to(self.device))
-        )
+        model = export_torch_model(self.model, example[:1].to(self.device))
+        return ColearnModel(model_format=ModelFormat.ONNX, model_file="", model=model)
 
     def mli_propose_weights(self) -> Weights:
         """Train, return the new weights and restore the current ones (colearn's order)."""
         current = self.mli_get_current_weights()
-        if current.training_summary is not None and current.training_summary.error_code is ErrorCodes.DP_BUDGET_EXCEEDED:
+        summary = current.training_summary
+        if summary is not None and summary.error_code is ErrorCodes.DP_BUDGET_EXCEEDED:
             return current
         saved = copy.deepcopy(self.optimizer.state_dict())
         self.train()
@@ -214,7 +214,8 @@ class PytorchLearner(MachineLearningInterface):
         vote_score = self.test(self.vote_loader)
         test_score = self.test(self.test_loader) if self.test_loader is not None else 0.0
         self.set_weights(current)
-        return ProposedWeights(weights=weights, vote_score=vote_score, test_score=test_score, vote=self.vote(vote_score))
+        vote = self.vote(vote_score)
+        return ProposedWeights(weights=weights, vote_score=vote_score, test_score=test_score, vote=vote)
 
     def mli_accept_weights(self, weights: Weights) -> None:
         """Adopt ``weights`` and re-score the vote set."""

@@ -20,11 +20,10 @@ from typing import Any
 
 import numpy as np
 
+from colearn_chain.compat.onnxutils import sklearn_to_onnx_bytes
 from colearn_chain.errors import ColearnValueError
 from colearn_chain.interface import ColearnModel, MachineLearningInterface, ModelFormat, ProposedWeights, Weights
 from colearn_chain.weights.onnx_model import run_onnx_model
-
-from colearn_chain.compat.onnxutils import sklearn_to_onnx_bytes
 
 __all__ = ["SklearnLearner"]
 

@@ -82,7 +82,7 @@ def test_run_refuses_bad_dp_settings_in_one_line(
 ) -> None:
     code = main(["run", "--out", str(tmp_path / "out"), *args])
     err = capsys.readouterr().err
-    assert code == 1 and message in err and len(err.strip().splitlines()) == 1
+    assert code == 1 and message in err and len(err.strip().splitlines()) == 1, err
     assert not (tmp_path / "out").exists()  # refused before any work
 
 
