@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from colearn_chain.chain.types import ZERO_HASH
 from colearn_chain.interface import MachineLearningInterface, UnpublishableWeights, Weights, publishable_onnx
 from colearn_chain.ledger import Ledger, RoundOutcome, fixed_point_score
-from colearn_chain.privacy import budget_exceeded, consumed_epsilon, exhausted_learners
+from colearn_chain.privacy import budget_exceeded, consumed_epsilon, exhausted_learners, privacy_manifest
 from colearn_chain.records import RoundRecord, VoteRecord, hex32
 from colearn_chain.rounds import adopt, decide_vote, load_proposal
 from colearn_chain.strategies.base import ProposalStrategy, RoundContext
@@ -139,7 +139,10 @@ class Experiment:
         if budget_exceeded(proposal.training_summary):
             return self._skip(round_index, proposer)
         digest = self.store.put(proposal.weights)
-        manifest = self.store.put(proposal.manifest) if proposal.manifest is not None else None
+        described = proposal.manifest
+        if described is None and proposal.training_summary is not None:  # a private proposal: what it spent
+            described = privacy_manifest(self.strategy.name, round_index, ids[proposer], proposal.training_summary)
+        manifest = self.store.put(described) if described is not None else None
         outcome = self.ledger.propose(
             proposer, round_index, bytes.fromhex(digest), bytes.fromhex(manifest) if manifest else ZERO_HASH
         )

@@ -25,7 +25,7 @@ from colearn_chain.chain.backends import ChainUnavailable
 from colearn_chain.chain.types import ZERO_ADDRESS, ZERO_HASH
 from colearn_chain.errors import ColearnRuntimeError
 from colearn_chain.interface import MachineLearningInterface, publishable_onnx
-from colearn_chain.privacy import budget_exceeded, summary_of
+from colearn_chain.privacy import budget_exceeded, privacy_manifest, summary_of
 from colearn_chain.rounds import adopt, decide_vote
 from colearn_chain.strategies.base import ProposalStrategy, RoundContext
 from colearn_chain.weights.store import BlobNotFound, ContentStore
@@ -214,7 +214,11 @@ class Participant:
             if budget_exceeded(proposal.training_summary):
                 return False  # spent while proposing: the window passes and the round is skipped
             digest = self.store.put(proposal.weights)
-            manifest = self.store.put(proposal.manifest) if proposal.manifest is not None else None
+            described = proposal.manifest
+            if described is None and proposal.training_summary is not None:  # a private proposal: what it spent
+                summary = proposal.training_summary
+                described = privacy_manifest(self.strategy.name, round_index, self.account.address, summary)
+            manifest = self.store.put(described) if described is not None else None
             self.client.propose(
                 self.account, round_index, bytes.fromhex(digest), bytes.fromhex(manifest) if manifest else ZERO_HASH
             )

@@ -9,6 +9,7 @@ privacy report nothing and are never excluded.
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 from collections.abc import Mapping, Sequence
@@ -24,7 +25,10 @@ __all__ = [
     "consumed_epsilon",
     "dp_config_from_params",
     "exhausted_learners",
+    "nothing_to_recompute",
     "parse_dp_options",
+    "privacy_manifest",
+    "privacy_of_manifest",
     "summary_of",
 ]
 
@@ -123,3 +127,49 @@ def parse_dp_options(items: list[str] | None, option: str = "--dp") -> dict[str,
             raise ColearnValueError(f"{option} takes KEY=VALUE with KEY one of {', '.join(DP_KEYS)}, got {item!r}")
         params[key.strip()] = value.strip()
     return params
+
+
+#: The manifest strategy name of a proposal its proposer trained alone (no inputs to recompute).
+SOLO_STRATEGY = "local-training"
+
+
+def privacy_manifest(strategy: str, round_index: int, proposer: str, summary: TrainingSummary) -> bytes | None:
+    """The manifest of a differentially private proposal: the (epsilon, delta) its proposer had spent.
+
+    Sorted-key compact JSON with PROTOCOL.md's fields (``strategy``, ``params``, ``inputs``)
+    and ``privacy``; None when the summary holds no budget. The epsilon is the proposer's
+    total after this proposal (privacy loss adds up over its proposals); delta is fixed.
+    """
+    budget = summary.dp_budget
+    if budget is None:
+        return None
+    document = {
+        "strategy": SOLO_STRATEGY,
+        "params": {"strategy": strategy},
+        "inputs": [],
+        "round": round_index,
+        "proposer": proposer,
+        "privacy": {
+            "epsilon": float(budget.consumed_epsilon),
+            "delta": float(budget.consumed_delta),
+            "target_epsilon": float(budget.target_epsilon),
+            "target_delta": float(budget.target_delta),
+            "accountant": "rdp",
+        },
+    }
+    return json.dumps(document, sort_keys=True, separators=(",", ":")).encode()
+
+
+def privacy_of_manifest(manifest: Any) -> tuple[float, float] | None:
+    """The (epsilon, delta) a parsed manifest says its proposal's proposer had spent, if it says."""
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("privacy"), dict):
+        return None
+    try:
+        return float(manifest["privacy"]["epsilon"]), float(manifest["privacy"]["delta"])
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def nothing_to_recompute(manifest: Any) -> bool:
+    """Whether a manifest describes a proposal trained alone (no inputs): there is no recipe to rerun."""
+    return isinstance(manifest, dict) and manifest.get("strategy") == SOLO_STRATEGY and manifest.get("inputs") == []

@@ -61,6 +61,12 @@ def test_run_on_the_chain_skips_the_rounds_and_audits_them(tmp_path: Path, capsy
     audit = json.loads((out / "audit.json").read_text())
     assert [r["outcome"] for r in audit["rounds"]][3:] == ["skipped", "skipped"]
     assert audit["verified"] and not audit["discrepancies"]
+    for played, audited in zip(results["rounds"][:3], audit["rounds"][:3], strict=True):
+        # each proposal's manifest records the (epsilon, delta) its proposer had spent with it
+        proposer = played["proposer"]
+        assert played["manifest"] is not None and audited["manifest"] == played["manifest"]
+        assert audited["privacy"] == {"epsilon": pytest.approx(played["dp_epsilon"][proposer]), "delta": 1e-5}
+    assert audit["rounds"][-1]["dp_epsilon"] == pytest.approx(results["rounds"][-1]["dp_epsilon"])
     assert "privacy budget" in output.err
 
 
