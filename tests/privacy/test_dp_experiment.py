@@ -113,3 +113,15 @@ def test_a_random_selector_does_not_nominate_a_spent_learner() -> None:
     for round_index in range(30):
         context = RoundContext(round_index, learners, ["a", "b", "c", "d"], store, (), 0, frozenset({1, 3}))  # type: ignore[arg-type]
         assert strategy.nominate(context) in (0, 2)
+
+
+def test_the_rl_selector_does_not_nominate_a_spent_learner() -> None:
+    policy = Path(__file__).resolve().parents[2] / "benchmarks" / "results" / "selector_policy.onnx"
+    strategy = make_strategy("rl", {"policy": str(policy)})
+    ids = [f"0x{i:040x}" for i in range(10)]
+    learners = [object()] * 10
+    everyone = frozenset(range(10))
+    for unspent in range(10):  # whoever the policy prefers, only the learner with budget left is nominated
+        spent = everyone - {unspent}
+        context = RoundContext(0, learners, ids, InMemoryStore(), (), 0, spent)  # type: ignore[arg-type]
+        assert strategy.nominate(context) == unspent
