@@ -17,24 +17,27 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from colearn_chain.chain import events as ev
-from colearn_chain.chain.types import ZERO_ADDRESS, ZERO_HASH, fixed_to_score
+from colearn_chain.chain.types import ZERO_ADDRESS, fixed_to_score
 from colearn_chain.errors import ColearnError
 from colearn_chain.privacy import nothing_to_recompute, privacy_of_manifest
+from colearn_chain.weights.digest import Digest
 from colearn_chain.weights.store import BlobNotFound, ContentStore
 
 if TYPE_CHECKING:
     from colearn_chain.chain import CollectiveLearningClient
+    from colearn_chain.deployment import Deployment
 
 #: Version of the JSON layout (bumped on any incompatible change).
 AUDIT_FORMAT = 1
 
 
 def _hex(value: bytes) -> str:
-    return "0x" + value.hex()
+    return Digest(value).prefixed
 
 
 def _optional_hash(value: bytes) -> str | None:
-    return None if value == ZERO_HASH else _hex(value)
+    digest = Digest.optional(value)
+    return None if digest is None else digest.prefixed
 
 
 @dataclass
@@ -261,7 +264,7 @@ def verify(report: AuditReport, store: ContentStore, recompute: Recompute | None
     - the global model after each round follows the accepted proposals;
     - an aggregated proposal recomputes, from its manifest and stored inputs, to its hash.
     """
-    from colearn_chain.weights.codec import WeightsSpec, decode_weights, sha256_hex
+    from colearn_chain.weights.codec import WeightsSpec, decode_weights
 
     found: list[Discrepancy] = []
     spec: WeightsSpec | None = None
@@ -286,7 +289,7 @@ def verify(report: AuditReport, store: ContentStore, recompute: Recompute | None
                 except ColearnError as exc:
                     found.append(Discrepancy(record.round, "invalid-model", f"proposal {record.weights}: {exc}"))
             if record.manifest is not None:
-                found.extend(_verify_manifest(record, store, recompute, sha256_hex))
+                found.extend(_verify_manifest(record, store, recompute))
         if record.outcome == "accepted":
             expected_global = record.weights or expected_global
         if record.global_model is not None and record.global_model != expected_global:
@@ -301,7 +304,7 @@ def verify(report: AuditReport, store: ContentStore, recompute: Recompute | None
 
 
 def _verify_manifest(
-    record: AuditRound, store: ContentStore, recompute: Recompute | None, sha256_hex: Callable[[bytes], str]
+    record: AuditRound, store: ContentStore, recompute: Recompute | None
 ) -> list[Discrepancy]:
     assert record.manifest is not None and record.weights is not None
     try:
@@ -326,12 +329,12 @@ def _verify_manifest(
         rebuilt = recompute(manifest, store)
     except (ColearnError, ValueError, KeyError) as exc:
         return [*found, Discrepancy(record.round, "recompute-failed", f"manifest {record.manifest}: {exc}")]
-    if "0x" + sha256_hex(rebuilt) != record.weights:
+    if Digest.of(rebuilt).prefixed != record.weights:
         found.append(
             Discrepancy(
                 record.round,
                 "recompute-mismatch",
-                f"the manifest recomputes to 0x{sha256_hex(rebuilt)}, not the proposed {record.weights}",
+                f"the manifest recomputes to {Digest.of(rebuilt).prefixed}, not the proposed {record.weights}",
             )
         )
     return found
@@ -415,3 +418,24 @@ def audit_contract(
     if evaluate is not None:
         evaluate_models(report, store, model_scorer(evaluate, learner))
     return report
+
+
+def audit_deployment(
+    deployment: Deployment,
+    store: ContentStore,
+    *,
+    rpc: str | None = None,
+    check: bool = False,
+    evaluate: Path | None = None,
+) -> AuditReport:
+    """The report of a deployed experiment (``colearn-chain audit``), from a node and a store.
+
+    ``store`` is already open (the deployment's or another; the CLI opens it read-only, never
+    creating one); ``rpc`` replaces the deployment's node; ``check`` verifies the history;
+    ``evaluate`` re-scores every global model on that data file with the deployment's task.
+    """
+    from colearn_chain.chain import CollectiveLearningClient, connect
+
+    chain = connect(rpc or deployment.rpc_url)
+    client = CollectiveLearningClient.at(chain, deployment.contract, deployment.deployment_block)
+    return audit_contract(client, store, check, evaluate, deployment.learner)

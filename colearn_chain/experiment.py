@@ -10,14 +10,22 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 
-from colearn_chain.chain.types import ZERO_HASH
-from colearn_chain.interface import MachineLearningInterface, UnpublishableWeights, Weights, publishable_onnx
+from colearn_chain.interface import MachineLearningInterface, Weights, publishable_onnx
 from colearn_chain.ledger import Ledger, RoundOutcome, fixed_point_score
-from colearn_chain.privacy import budget_exceeded, consumed_epsilon, exhausted_learners, privacy_manifest
-from colearn_chain.records import RoundRecord, VoteRecord, hex32
-from colearn_chain.rounds import adopt, decide_vote, load_proposal
+from colearn_chain.privacy import budget_exceeded, consumed_epsilon, exhausted_learners
+from colearn_chain.records import RoundRecord, VoteRecord
+from colearn_chain.rounds import (
+    adopt,
+    decide_vote,
+    load_proposal,
+    make_checked_proposal,
+    publish_contribution,
+    publish_proposal,
+)
 from colearn_chain.strategies.base import ProposalStrategy, RoundContext
+from colearn_chain.weights.digest import Digest
 from colearn_chain.weights.store import ContentStore
 
 log = logging.getLogger(__name__)
@@ -26,13 +34,13 @@ log = logging.getLogger(__name__)
 Evaluator = Callable[[Weights], float | None]
 
 
-def publish_initial_model(learners: Sequence[MachineLearningInterface], store: ContentStore) -> str:
+def publish_initial_model(learners: Sequence[MachineLearningInterface], store: ContentStore) -> Digest:
     """Put learner 0's current model in the store and make it every learner's starting point.
 
     Everyone must start from the same global model, whose hash the contract records as
     ``initialModel``; learners built with one seed already agree, a user's may not.
     """
-    digest = store.put(publishable_onnx(learners[0].mli_get_current_weights(), "learner 0"))
+    digest = Digest(store.put(publishable_onnx(learners[0].mli_get_current_weights(), "learner 0")))
     for learner in learners:
         adopt(learner, store, digest)
     return digest
@@ -127,25 +135,17 @@ class Experiment:
         for contributor in self.strategy.contributors(context, proposer):
             if contributor in exhausted:
                 continue  # a spent privacy budget: no update from it
-            weights = self.learners[contributor].mli_propose_weights()
-            if budget_exceeded(weights.training_summary):
-                continue
-            contributions[contributor] = self.store.put(publishable_onnx(weights, f"learner {contributor}"))
-            self.ledger.contribute(contributor, round_index, bytes.fromhex(contributions[contributor]))
-        try:
-            proposal = self.strategy.propose(context, proposer, contributions)
-        except UnpublishableWeights as exc:
-            raise UnpublishableWeights(f"learner {proposer}: {exc}") from exc
+            record_update = partial(self.ledger.contribute, contributor, round_index)
+            published_update = publish_contribution(
+                self.learners[contributor], self.store, record_update, who=f"learner {contributor}"
+            )
+            if published_update is not None:
+                contributions[contributor] = published_update
+        proposal = make_checked_proposal(self.strategy, context, proposer, contributions, f"learner {proposer}")
         if budget_exceeded(proposal.training_summary):
             return self._skip(round_index, proposer)
-        digest = self.store.put(proposal.weights)
-        described = proposal.manifest
-        if described is None and proposal.training_summary is not None:  # a private proposal: what it spent
-            described = privacy_manifest(self.strategy.name, round_index, ids[proposer], proposal.training_summary)
-        manifest = self.store.put(described) if described is not None else None
-        outcome = self.ledger.propose(
-            proposer, round_index, bytes.fromhex(digest), bytes.fromhex(manifest) if manifest else ZERO_HASH
-        )
+        published = publish_proposal(self.store, proposal, partial(self.ledger.propose, proposer, round_index))
+        digest, manifest, outcome = published.weights, published.manifest, published.recorded
         log.info("round %d: learner %d proposed %s", round_index, proposer, digest[:12])
 
         votes: list[VoteRecord] = []
@@ -190,8 +190,8 @@ class Experiment:
         self,
         round_index: int,
         proposer: str,
-        digest: str | None,
-        manifest: str | None,
+        digest: Digest | None,
+        manifest: Digest | None,
         outcome: RoundOutcome,
         votes: list[VoteRecord],
         skipped: bool = False,
@@ -199,14 +199,14 @@ class Experiment:
         return RoundRecord(
             round=round_index,
             proposer=proposer,
-            weights=hex32(digest) if digest is not None else None,
-            manifest=hex32(manifest) if manifest else None,
+            weights=digest.prefixed if digest is not None else None,
+            manifest=manifest.prefixed if manifest else None,
             accepted=outcome.accepted,
             approvals=outcome.approvals,
             rejections=outcome.rejections,
             votes=votes,
             test_accuracy=self.global_accuracy(),
-            global_model=hex32(outcome.global_model),
+            global_model=Digest(outcome.global_model).prefixed,
             skipped=skipped,
             dp_epsilon=self._dp_epsilon(),
         )

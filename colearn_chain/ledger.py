@@ -19,11 +19,16 @@ from colearn_chain.chain import CollectiveLearningClient, score_to_fixed
 from colearn_chain.chain import events as ev
 from colearn_chain.chain.types import ZERO_HASH, Receipt, fixed_to_score
 from colearn_chain.errors import ColearnRuntimeError, ColearnValueError
+from colearn_chain.weights.digest import Digest
 
 
 @dataclass(frozen=True)
 class RoundOutcome:
-    """How a round ended: the tally and the global model after it."""
+    """How a round ended: the tally and the global model after it.
+
+    The fields of the contract's ``RoundFinalized`` event, without its place in the chain (the
+    in-memory ledger has none): the chain ledger builds it from the event's fields by name.
+    """
 
     round: int
     accepted: bool
@@ -90,20 +95,32 @@ class Ledger(abc.ABC):
 
 
 class InMemoryLedger(Ledger):
-    """PROTOCOL.md's tally in memory: no chain, no gas, no signatures."""
+    """PROTOCOL.md's rules and tally in memory: no chain, no gas, no signatures, no deadlines.
+
+    Every call the contract would revert is refused with :class:`ColearnRuntimeError` (a test
+    checks each call against the protocol's reference model, so ``run --in-memory`` cannot drift
+    from the contract).
+
+    ``initial_model`` is the starting model's digest in any spelling (hex or ``bytes32``).
+
+    Without a clock there are no deadlines, so :meth:`skip` stands for "the proposal window
+    has passed": it is allowed on the round in progress as long as nobody has proposed (the
+    contract's remaining ``skip`` conditions), and refused otherwise. The simulation calls it
+    only when the proposer's privacy budget is spent.
+    """
 
     def __init__(
         self,
         learner_ids: Sequence[str],
         threshold: float,
-        initial_model: bytes,
+        initial_model: bytes | str,
         selector_mode: bool = False,
     ) -> None:
         if not learner_ids:
             raise ColearnValueError("an experiment needs at least one learner")
         self.learner_ids = list(learner_ids)
         self.threshold_bps = threshold_to_bps(threshold)
-        self._global = initial_model
+        self._global = Digest(initial_model).bytes32
         self._selector_mode = selector_mode
         self._nominee: int | None = None
         self._round = 0
@@ -126,18 +143,24 @@ class InMemoryLedger(Ledger):
         return round % len(self.learner_ids)
 
     def nominate(self, round: int, learner: int) -> None:
+        if not self._selector_mode:
+            raise ColearnRuntimeError("this experiment has no selector: nobody may nominate")
         self._check_round(round)
+        self._check_learner(learner)
+        if self._nominee is not None or self._proposal is not None:
+            raise ColearnRuntimeError(f"round {round} already has its proposer")
         self._nominee = learner
 
     def contribute(self, learner: int, round: int, weights: bytes) -> None:
         self._check_round(round)
-        if self._proposal is not None or learner in self._contributed:
+        self._check_learner(learner)
+        if self._proposal is not None or learner in self._contributed or weights == ZERO_HASH:
             raise ColearnRuntimeError(f"learner {learner} may not contribute in round {round}")
         self._contributed.add(learner)
 
     def propose(self, learner: int, round: int, weights: bytes, manifest: bytes) -> RoundOutcome | None:
         self._check_round(round)
-        if learner != self.proposer(round) or self._proposal is not None:
+        if learner != self.proposer(round) or self._proposal is not None or weights == ZERO_HASH:
             raise ColearnRuntimeError(f"learner {learner} may not propose in round {round}")
         self._proposal = weights
         if len(self.learner_ids) == 1:
@@ -146,6 +169,7 @@ class InMemoryLedger(Ledger):
 
     def vote(self, learner: int, round: int, approve: bool, score: float) -> RoundOutcome | None:
         self._check_round(round)
+        self._check_learner(learner)
         if self._proposal is None or learner == self.proposer(round) or learner in self._voted:
             raise ColearnRuntimeError(f"learner {learner} may not vote in round {round}")
         self._voted.add(learner)
@@ -169,6 +193,10 @@ class InMemoryLedger(Ledger):
     def _check_round(self, round: int) -> None:
         if round != self._round:
             raise ColearnRuntimeError(f"round {round} is not the round in progress ({self._round})")
+
+    def _check_learner(self, learner: int) -> None:
+        if not 0 <= learner < len(self.learner_ids):
+            raise ColearnRuntimeError(f"{learner} is not a learner's index")
 
     def _end(self) -> RoundOutcome:
         voters = len(self.learner_ids) - 1
@@ -244,5 +272,5 @@ class ChainLedger(Ledger):
 def _outcome(receipt: Receipt) -> RoundOutcome | None:
     for event in receipt.events:
         if isinstance(event, ev.RoundFinalized):
-            return RoundOutcome(event.round, event.accepted, event.approvals, event.rejections, event.global_model)
+            return RoundOutcome(**ev.event_fields(event))
     return None

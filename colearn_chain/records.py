@@ -7,6 +7,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from colearn_chain.weights.digest import Digest
+
 
 @dataclass(frozen=True)
 class VoteRecord:
@@ -83,7 +85,5 @@ class ExperimentResult:
 
 
 def hex32(digest: bytes | str) -> str:
-    """A 32-byte hash as 0x-prefixed lowercase hex, from bytes or (0x-less) hex."""
-    if isinstance(digest, bytes):
-        return "0x" + digest.hex()
-    return digest if digest.startswith("0x") else "0x" + digest
+    """A 32-byte hash as 0x-prefixed lowercase hex, from any spelling (see :class:`Digest`)."""
+    return Digest(digest).prefixed

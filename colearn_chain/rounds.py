@@ -1,21 +1,106 @@
-"""The round step shared by the simulation and by real participants: test, vote, adopt.
+"""The round step shared by the simulation and by real participants: publish, test, vote, adopt.
 
-These are the parts of a round that involve a learner and a blob from the store, written once:
-a voter fetches the proposal by its hash, refuses anything the store or the codec rejects (with
-the reason, never a crash), and otherwise tests it with its own ``mli_test_weights``.
+These are the parts of a round that involve a learner, a blob and the store, written once: a
+contributor or a proposer puts its blob (and manifest) in the store and records the hash on the
+ledger; a voter fetches the proposal by its hash, refuses anything the store or the codec rejects
+(with the reason, never a crash), and otherwise tests it with its own ``mli_test_weights``.
+
+The ledger call is handed in as a function of the ``bytes32`` hashes (``Ledger.propose`` in the
+simulation, the contract client's ``propose`` from a participant's account), so both runners
+publish the same way.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from typing import Generic, TypeVar
 
 from colearn_chain.errors import ColearnError
-from colearn_chain.interface import MachineLearningInterface, Weights, onnx_to_weights
+from colearn_chain.interface import (
+    MachineLearningInterface,
+    UnpublishableWeights,
+    Weights,
+    onnx_to_weights,
+    publishable_onnx,
+)
+from colearn_chain.privacy import budget_exceeded, privacy_manifest
+from colearn_chain.strategies.base import Proposal, ProposalStrategy, RoundContext
+from colearn_chain.weights.digest import Digest, bytes32_or_zero
 from colearn_chain.weights.store import BlobNotFound, ContentStore
 
 log = logging.getLogger(__name__)
+
+
+#: What the ledger call returned (a round's outcome, a receipt).
+Recorded = TypeVar("Recorded")
+
+
+@dataclass(frozen=True)
+class PublishedProposal(Generic[Recorded]):
+    """A proposal in the store and on the ledger: its hashes, and what the ledger call returned."""
+
+    weights: Digest
+    manifest: Digest | None
+    recorded: Recorded
+
+
+def publish_contribution(
+    learner: MachineLearningInterface, store: ContentStore, record: Callable[[bytes], object], who: str = "learner"
+) -> Digest | None:
+    """Train ``learner``'s update of the global model, store it and record its hash on the ledger.
+
+    ``record(weights)`` is the ledger's ``contribute`` for this learner and round. Only checked
+    ONNX is published: bytes that are not a valid model (a pickle, say) raise
+    :class:`~colearn_chain.interface.UnpublishableWeights` naming ``who``. A learner whose
+    privacy budget is spent (``DP_BUDGET_EXCEEDED``) has no update: nothing is stored or
+    recorded and the result is None.
+    """
+    weights = learner.mli_propose_weights()
+    if budget_exceeded(weights.training_summary):
+        return None
+    digest = Digest(store.put(publishable_onnx(weights, who)))
+    record(digest.bytes32)
+    return digest
+
+
+def make_checked_proposal(
+    strategy: ProposalStrategy, context: RoundContext, proposer: int, contributions: Mapping[int, str], who: str
+) -> Proposal:
+    """The strategy's proposal, with a private proposal described by a privacy manifest.
+
+    A proposer whose bytes are not a valid model raises
+    :class:`~colearn_chain.interface.UnpublishableWeights` naming ``who``. A proposal made
+    with differential privacy and no manifest of its own gets one saying what it spent
+    (:func:`~colearn_chain.privacy.privacy_manifest`); a proposal whose training summary says
+    ``DP_BUDGET_EXCEEDED`` comes back unchanged: the caller skips the round.
+    """
+    try:
+        proposal = strategy.make_proposal(context, proposer, contributions)
+    except UnpublishableWeights as exc:
+        raise UnpublishableWeights(f"{who}: {exc}") from exc
+    summary = proposal.training_summary
+    if proposal.manifest is None and summary is not None and not budget_exceeded(summary):
+        described = privacy_manifest(strategy.name, context.round, context.learner_ids[proposer], summary)
+        if described is not None:
+            proposal = replace(proposal, manifest=described)
+    return proposal
+
+
+def publish_proposal(
+    store: ContentStore, proposal: Proposal, record: Callable[[bytes, bytes], Recorded]
+) -> PublishedProposal[Recorded]:
+    """Store a proposal's weights and manifest, then record both hashes on the ledger.
+
+    ``record(weights, manifest)`` is the ledger's ``propose`` for this proposer and round; a
+    proposal without a manifest records the zero hash. Both blobs are in the store before the
+    ledger hears of them, so no voter can see a hash it cannot fetch.
+    """
+    weights = Digest(store.put(proposal.weights))
+    manifest = Digest(store.put(proposal.manifest)) if proposal.manifest is not None else None
+    return PublishedProposal(weights, manifest, record(weights.bytes32, bytes32_or_zero(manifest)))
 
 
 @dataclass(frozen=True)

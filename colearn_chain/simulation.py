@@ -11,11 +11,12 @@ import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from colearn_chain.check import check_learner
+from colearn_chain.deployment import deploy_contract
 from colearn_chain.errors import ColearnFileError, ColearnValueError
 from colearn_chain.experiment import Evaluator, Experiment, mean_test_score, publish_initial_model
 from colearn_chain.interface import MachineLearningInterface, Weights
@@ -24,6 +25,9 @@ from colearn_chain.privacy import dp_config_from_params
 from colearn_chain.records import ExperimentResult, RoundRecord
 from colearn_chain.strategies import ProposalStrategy, make_strategy
 from colearn_chain.weights.store import ContentStore
+
+if TYPE_CHECKING:
+    from colearn_chain.audit import AuditReport
 
 
 class RunSettings(BaseModel):
@@ -154,7 +158,7 @@ def build_chain_ledger(
     With ``with_selector``, one more funded account is deployed as the contract's selector, for
     strategies that nominate proposers.
     """
-    from colearn_chain.chain import ZERO_ADDRESS, CollectiveLearningClient, connect
+    from colearn_chain.chain import connect
 
     chain = connect(settings.rpc)
     deployer = chain.dev_accounts()
@@ -165,17 +169,17 @@ def build_chain_ledger(
         )
     accounts = chain.new_funded_accounts(count + int(with_selector), seed=settings.seed)
     selector = accounts.pop() if with_selector else None
-    client = CollectiveLearningClient.deploy(
+    client = deploy_contract(
         chain,
         deployer[0],
         [a.address for a in accounts],
         # a learner whose privacy budget is spent does not propose: its round is skipped once
         # this window (room for every contribution, then the proposal) has passed
         proposal_window=count + 2 if settings.dp is not None else 0,
-        threshold_bps=threshold_to_bps(settings.threshold),
+        threshold=settings.threshold,
         max_rounds=settings.rounds,
-        initial_model=bytes.fromhex(initial_model),
-        selector=selector.address if selector else ZERO_ADDRESS,
+        initial_model=initial_model,
+        selector=selector.address if selector else None,
     )
     return ChainLedger(client, accounts, selector)
 
@@ -205,6 +209,21 @@ class Simulation:
             settings=self.settings.model_dump(mode="json"),
         )
 
+    def audit(self) -> AuditReport:
+        """The played chain's history, rebuilt from its events alone and verified (``run --audit``).
+
+        Raises
+        ------
+        ColearnValueError
+            The experiment ran on the in-memory ledger: there are no events to audit.
+        """
+        from colearn_chain.audit import audit_contract
+
+        ledger = self.experiment.ledger
+        if not isinstance(ledger, ChainLedger):
+            raise ColearnValueError("--audit needs a chain: it cannot be combined with --in-memory")
+        return audit_contract(ledger.client, self.experiment.store, check=True)
+
 
 def prepare_simulation(
     settings: RunSettings,
@@ -226,7 +245,7 @@ def prepare_simulation(
         from colearn_chain.chain.accounts import generated_accounts
 
         ids = [a.address for a in generated_accounts(len(learners), seed=settings.seed)]
-        ledger = InMemoryLedger(ids, settings.threshold, bytes.fromhex(initial), selector_mode=strategy.nominates)
+        ledger = InMemoryLedger(ids, settings.threshold, initial, selector_mode=strategy.nominates)
     experiment = Experiment(learners, ledger, store, strategy, initial, evaluate, settings.seed)
     return Simulation(settings, experiment, centralized)
 

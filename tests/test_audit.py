@@ -23,6 +23,7 @@ from colearn_chain.plots import plot_audit
 from colearn_chain.simulation import build_learners, make_settings
 from colearn_chain.strategies import make_strategy
 from colearn_chain.weights.codec import encode_weights
+from colearn_chain.weights.digest import Digest
 from colearn_chain.weights.store import InMemoryStore
 
 # The event signatures exactly as PROTOCOL.md writes them: what an outside client knows.
@@ -43,7 +44,7 @@ def _play(chain: Chain, rounds: int = 3, learners: int = 3) -> tuple[CollectiveL
     accounts = chain.new_funded_accounts(learners)
     client = CollectiveLearningClient.deploy(
         chain, chain.dev_accounts()[0], [a.address for a in accounts],
-        max_rounds=rounds, initial_model=bytes.fromhex(initial),
+        max_rounds=rounds, initial_model=initial.bytes32,
     )  # fmt: skip
     Experiment(built, ChainLedger(client, accounts), store, make_strategy("round-robin"), initial, evaluate).run(rounds)
     return client, store
@@ -63,12 +64,12 @@ def test_rounds_are_rebuilt_from_events(played: tuple[CollectiveLearningClient, 
     for record in report.rounds:
         info = client.round_info(record.round)
         assert record.proposer == info.proposer
-        assert record.weights == "0x" + info.weights.hex()
+        assert record.weights == Digest(info.weights).prefixed
         assert record.manifest is None
         assert (record.approvals, record.rejections) == (info.approvals, info.rejections)
         assert record.outcome == info.status.name.lower()
         assert len(record.votes) == 2
-    assert report.rounds[-1].global_model == "0x" + client.global_model().hex()
+    assert report.rounds[-1].global_model == Digest(client.global_model()).prefixed
 
 
 def test_learner_summaries(played: tuple[CollectiveLearningClient, InMemoryStore, AuditReport]) -> None:
@@ -91,13 +92,13 @@ def test_verify_passes_then_finds_each_kind_of_discrepancy(
     # a store without round 1's proposal, and with a model of another shape as round 2's
     partial = InMemoryStore()
     for digest in store.list():
-        if "0x" + digest not in (report.rounds[1].weights, report.rounds[2].weights):
+        if Digest(digest).prefixed not in (report.rounds[1].weights, report.rounds[2].weights):
             partial.put(store.get(digest))
     tampered = AuditReport(**{**vars(report), "rounds": [*report.rounds]})
     import numpy as np
 
     alien = partial.put(encode_weights([np.zeros(3, dtype=np.float32)]))
-    tampered.rounds[2] = type(report.rounds[2])(**{**vars(report.rounds[2]), "weights": "0x" + alien})
+    tampered.rounds[2] = type(report.rounds[2])(**{**vars(report.rounds[2]), "weights": Digest(alien).prefixed})
     kinds = {(d.round, d.kind) for d in verify(tampered, partial)}
     assert (1, "missing-blob") in kinds
     assert (2, "invalid-model") in kinds
@@ -111,9 +112,9 @@ def test_manifests_are_recomputed_when_a_recipe_is_given(
     played: tuple[CollectiveLearningClient, InMemoryStore, AuditReport],
 ) -> None:
     _, store, report = played
-    manifest = store.put(b'{"inputs":[],"params":{},"strategy":"copy"}')
+    manifest = Digest(store.put(b'{"inputs":[],"params":{},"strategy":"copy"}')).prefixed
     with_manifest = AuditReport(**{**vars(report), "rounds": [*report.rounds]})
-    with_manifest.rounds[0] = type(report.rounds[0])(**{**vars(report.rounds[0]), "manifest": "0x" + manifest})
+    with_manifest.rounds[0] = type(report.rounds[0])(**{**vars(report.rounds[0]), "manifest": manifest})
     proposal = store.get(report.rounds[0].weights or "")
     assert verify(with_manifest, store, lambda m, s: proposal) == []
     mismatch = verify(with_manifest, store, lambda m, s: proposal + b"x")
@@ -198,6 +199,6 @@ def test_a_manifest_from_another_round_or_proposer_is_reported(
     for wrong in ({"round": 7, "proposer": record.proposer}, {"round": 0, "proposer": report.learners[1]}):
         manifest = store.put(json.dumps({"inputs": [], "params": {}, "strategy": "copy", **wrong}).encode())
         forged = AuditReport(**{**vars(report), "rounds": [*report.rounds]})
-        forged.rounds[0] = type(record)(**{**vars(record), "manifest": "0x" + manifest})
+        forged.rounds[0] = type(record)(**{**vars(record), "manifest": Digest(manifest).prefixed})
         found = verify(forged, store, lambda m, s: proposal)
         assert [(d.round, d.kind) for d in found] == [(0, "invalid-manifest")]

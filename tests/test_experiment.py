@@ -68,14 +68,14 @@ class _GarbageStrategy(ProposalStrategy):
 
     name: ClassVar[str] = "garbage"
 
-    def propose(self, context: RoundContext, proposer: int, contributions: Mapping[int, str]) -> Proposal:
+    def make_proposal(self, context: RoundContext, proposer: int, contributions: Mapping[int, str]) -> Proposal:
         return Proposal(weights=b"definitely not onnx")
 
 
 class _WrongShapeStrategy(ProposalStrategy):
     name: ClassVar[str] = "wrong-shape"
 
-    def propose(self, context: RoundContext, proposer: int, contributions: Mapping[int, str]) -> Proposal:
+    def make_proposal(self, context: RoundContext, proposer: int, contributions: Mapping[int, str]) -> Proposal:
         import numpy as np
 
         from colearn_chain.weights.codec import encode_weights
@@ -91,13 +91,13 @@ def test_invalid_proposals_are_rejected_with_a_reason_and_the_experiment_carries
     learners, evaluate, _ = build_learners(settings)
     store = InMemoryStore()
     initial = publish_initial_model(learners, store)
-    ledger = InMemoryLedger([f"0x{i:040x}" for i in range(3)], 0.5, bytes.fromhex(initial))
+    ledger = InMemoryLedger([f"0x{i:040x}" for i in range(3)], 0.5, initial)
     experiment = Experiment(learners, ledger, store, strategy, initial, evaluate)
     records = experiment.run(2)
     for record in records:
         assert not record.accepted
         assert all(not v.approve and v.reason for v in record.votes)
-        assert record.global_model == "0x" + initial
+        assert record.global_model == initial.prefixed
     assert experiment.global_digest == initial
 
 
@@ -159,7 +159,7 @@ class _NominateAndCollect(ProposalStrategy):
     def contributors(self, context: RoundContext, proposer: int) -> list[int]:
         return list(range(len(context.learners)))
 
-    def propose(self, context: RoundContext, proposer: int, contributions: Mapping[int, str]) -> Proposal:
+    def make_proposal(self, context: RoundContext, proposer: int, contributions: Mapping[int, str]) -> Proposal:
         assert set(contributions) == set(range(len(context.learners)))
         return Proposal(weights=context.store.get(contributions[proposer]), manifest=b'{"strategy":"test"}')
 
@@ -190,3 +190,29 @@ def test_nominating_and_contributing_strategies_reach_the_chain(monkeypatch: pyt
     assert sum(isinstance(e, ev.ProposerNominated) for e in history) == 2
     assert sum(isinstance(e, ev.UpdateContributed) for e in history) == 6
     assert client.selector() != "0x0000000000000000000000000000000000000000"
+
+
+def test_a_strategy_written_against_the_old_propose_name_still_runs() -> None:
+    with pytest.warns(DeprecationWarning, match="make_proposal"):
+
+        class OldStyle(ProposalStrategy):
+            name = "old-style"
+
+            def propose(self, context: RoundContext, proposer: int, contributions: Mapping[int, str]) -> Proposal:
+                return Proposal(weights=b"made by " + str(proposer).encode())
+
+    context = RoundContext(0, [], [], InMemoryStore())
+    legacy = OldStyle()  # type: ignore[abstract]  # mypy asks for the new name; it runs meanwhile
+    assert legacy.make_proposal(context, 2, {}).weights == b"made by 2"  # what the loops call
+
+
+def test_calling_a_strategy_by_the_old_propose_name_warns_and_makes_the_proposal() -> None:
+    class NewStyle(ProposalStrategy):
+        name = "new-style"
+
+        def make_proposal(self, context: RoundContext, proposer: int, contributions: Mapping[int, str]) -> Proposal:
+            return Proposal(weights=b"new " + str(context.round).encode())
+
+    with pytest.warns(DeprecationWarning, match="make_proposal"):
+        proposal = NewStyle().propose(RoundContext(4, [], [], InMemoryStore()), 0, {})
+    assert proposal.weights == b"new 4"

@@ -2,26 +2,21 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.logging import RichHandler
-from rich.table import Table
 
 from colearn_chain.cli.app import app
 from colearn_chain.cli.progress import progress_bar
+from colearn_chain.cli.render import audit_json, render_audit, run_summary
 from colearn_chain.errors import ColearnFileError, ColearnValueError
-from colearn_chain.records import ExperimentResult, RoundRecord
-
-if TYPE_CHECKING:
-    from colearn_chain.ledger import Ledger
-    from colearn_chain.weights.store import ContentStore
+from colearn_chain.records import RoundRecord
 
 
 def prepare_out_dir(out: Path | None) -> Path:
@@ -35,30 +30,6 @@ def prepare_out_dir(out: Path | None) -> Path:
     except OSError as exc:
         raise ColearnFileError(f"cannot create --out {out}: {exc.strerror}") from exc
     return out
-
-
-def _summary_table(result: ExperimentResult, seconds: float) -> Table:
-    accepted = sum(r.accepted for r in result.rounds)
-    table = Table(title="colearn-chain run", show_header=False)
-    table.add_column("what", style="bold")
-    table.add_column("value")
-    table.add_row("contract", f"{result.contract} (chain {result.chain_id})" if result.contract else "in memory")
-    table.add_row("learners", str(len(result.learners)))
-    skipped = sum(r.skipped for r in result.rounds)
-    rejected = len(result.rounds) - accepted - skipped
-    shown = f"{len(result.rounds)} ({accepted} accepted, {rejected} rejected"
-    table.add_row("rounds", shown + (f", {skipped} skipped: privacy budget spent)" if skipped else ")"))
-    spent = result.rounds[-1].dp_epsilon if result.rounds else None
-    if spent:
-        table.add_row("privacy spent (epsilon)", f"{min(spent.values()):.2f} to {max(spent.values()):.2f} per learner")
-
-    def pct(value: float | None) -> str:
-        return "n/a" if value is None else f"{100 * value:.1f}%"
-
-    table.add_row("final accuracy", pct(result.final_accuracy))
-    table.add_row("centralized accuracy", pct(result.centralized_accuracy))
-    table.add_row("time", f"{seconds:.1f} s")
-    return table
 
 
 @app.command("run")
@@ -149,21 +120,11 @@ def run_command(
     result.write(out_dir / "results.json")
     plot_accuracy(result, out_dir / "accuracy.png")
     plot_votes(result, out_dir / "votes.png")
-    console.print(_summary_table(result, time.monotonic() - started))
+    console.print(run_summary(result, time.monotonic() - started))
     console.print(f"results in {out_dir}/ (results.json, accuracy.png, votes.png, store/)")
     if audit:
-        _audit(simulation.experiment.ledger, store, out_dir)
-
-
-def _audit(ledger: Ledger, store: ContentStore, out_dir: Path) -> None:
-    """``--audit``: the same report `colearn-chain audit --verify` gives, on the run's own chain."""
-    from colearn_chain.audit import audit_contract
-    from colearn_chain.cli.audit_cmd import render_tables
-    from colearn_chain.ledger import ChainLedger
-
-    assert isinstance(ledger, ChainLedger)  # --in-memory was refused up front
-    report = audit_contract(ledger.client, store, check=True)
-    (out_dir / "audit.json").write_text(json.dumps(report.to_json(), indent=2, sort_keys=True) + "\n")
-    render_tables(report, Console(soft_wrap=True))
-    if report.discrepancies:
-        raise typer.Exit(1)
+        report = simulation.audit()
+        (out_dir / "audit.json").write_text(audit_json(report))
+        render_audit(report, Console(soft_wrap=True))
+        if report.discrepancies:
+            raise typer.Exit(1)

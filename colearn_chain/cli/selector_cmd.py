@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.logging import RichHandler
 
 from colearn_chain.cli.app import app
+from colearn_chain.cli.options import STORE_FORMS, StoreEndpointOption, open_store_option
 from colearn_chain.cli.progress import progress_bar
 from colearn_chain.errors import ColearnFileError, ColearnValueError
 
@@ -102,13 +103,16 @@ def serve_command(
     account: Annotated[Path, typer.Option(help="The selector's JSON keystore (password in $COLEARN_CHAIN_PASSWORD).")],
     policy: Annotated[Path, typer.Option(help="The trained policy (ONNX).")],
     poll: Annotated[float, typer.Option(help="Seconds between polls of the chain.")] = 0.2,
+    store: Annotated[
+        str | None, typer.Option(help=f"The content store, {STORE_FORMS} (default: the deployment's).")
+    ] = None,
+    store_endpoint: StoreEndpointOption = None,
 ) -> None:
     """Nominate every round's proposer of a deployed experiment until it finishes."""
     from colearn_chain.chain import CollectiveLearningClient, connect
     from colearn_chain.chain.accounts import load_keystore
     from colearn_chain.selector_service import Nomination, serve_selector
     from colearn_chain.strategies.rl.policy import SelectorPolicy
-    from colearn_chain.weights.store import LocalDirectoryStore
 
     if poll <= 0:
         raise ColearnValueError(f"--poll must be positive, got {poll}")
@@ -126,7 +130,7 @@ def serve_command(
     if chain.chain_id != spec.chain_id:
         raise ColearnValueError(f"{spec.rpc_url} is chain {chain.chain_id}, the deployment is on chain {spec.chain_id}")
     client = CollectiveLearningClient.at(chain, spec.contract, spec.deployment_block)
-    store = LocalDirectoryStore(Path(spec.store))
+    blob_store = open_store_option(store or spec.store, store_endpoint)
     console.print(f"serving {policy} as the selector of {client.address} from {signer.address}")
 
     def on_nomination(nomination: Nomination) -> None:
@@ -136,6 +140,6 @@ def serve_command(
             console.print(f"round {nomination.round}: [yellow]not taken[/yellow]: {nomination.reason}")
 
     nominations = serve_selector(
-        client, signer, selector_policy, fetch=store.get, poll_seconds=poll, on_nomination=on_nomination
+        client, signer, selector_policy, fetch=blob_store.get, poll_seconds=poll, on_nomination=on_nomination
     )
     console.print(f"experiment finished: {sum(n.sent for n in nominations)} nominations sent")

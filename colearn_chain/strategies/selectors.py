@@ -31,7 +31,7 @@ class _Selector(ProposalStrategy):
 
     nominates: ClassVar[bool] = True
 
-    def propose(self, context: RoundContext, proposer: int, contributions: Mapping[int, str]) -> Proposal:
+    def make_proposal(self, context: RoundContext, proposer: int, contributions: Mapping[int, str]) -> Proposal:
         weights = context.learners[proposer].mli_propose_weights()
         return Proposal(weights=weights_to_onnx(weights), training_summary=weights.training_summary)
 

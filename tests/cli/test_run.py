@@ -48,6 +48,30 @@ def test_run_writes_results_plots_and_store(tmp_path: Path, capsys: pytest.Captu
     assert "final accuracy" in output
 
 
+@pytest.mark.slow
+def test_run_audit_verifies_the_runs_chain_and_writes_audit_json(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "audited"
+    code, output = _run(["--learners", "3", "--rounds", "2", "--seed", "4", "--audit", "--out", str(out)], capsys)
+    assert code == 0, output
+    results = json.loads((out / "results.json").read_text())
+    audit = json.loads((out / "audit.json").read_text())
+    assert audit["verified"] is True and audit["discrepancies"] == []
+    assert (audit["contract"], audit["chain_id"]) == (results["contract"], results["chain_id"])
+    assert audit["learners"] == results["learners"]
+    # the history rebuilt from the chain's events alone is the one the run recorded
+    for recorded, audited in zip(results["rounds"], audit["rounds"], strict=True):
+        assert audited["round"] == recorded["round"] and audited["proposer"] == recorded["proposer"]
+        assert audited["weights"] == recorded["weights"] and audited["global_model"] == recorded["global_model"]
+        assert audited["outcome"] == ("accepted" if recorded["accepted"] else "rejected")
+        assert (audited["approvals"], audited["rejections"]) == (recorded["approvals"], recorded["rejections"])
+        assert [(v["voter"], v["approve"], v["score_float"]) for v in audited["votes"]] == [
+            (v["learner"], v["approve"], v["score"]) for v in recorded["votes"]
+        ]
+    assert "verified" in output and f"rounds of {results['contract']}" in output
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -60,6 +84,7 @@ def test_run_writes_results_plots_and_store(tmp_path: Path, capsys: pytest.Captu
         (["--data", "/no/such/file.csv"], "/no/such/file.csv"),
         (["--partition", "zipf"], "zipf"),
         (["--strategy", "nope"], "round-robin"),
+        (["--audit", "--in-memory"], "--audit needs a chain"),
     ],
 )
 def test_bad_input_is_one_line_and_non_zero(

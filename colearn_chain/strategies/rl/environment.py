@@ -126,7 +126,7 @@ class _Scripted(ProposalStrategy):
             raise RuntimeError("the environment stepped without an action")  # an environment bug
         return self.pending
 
-    def propose(self, context: RoundContext, proposer: int, contributions: Mapping[int, str]) -> Proposal:
+    def make_proposal(self, context: RoundContext, proposer: int, contributions: Mapping[int, str]) -> Proposal:
         return Proposal(weights=weights_to_onnx(context.learners[proposer].mli_propose_weights()))
 
 
