@@ -120,7 +120,7 @@ def measure(settings: RunSettings, repeats: int = 1) -> OverheadReport:
     _, _, train_centralized = build_learners(settings)
     centralized = train_centralized() if train_centralized is not None else None
 
-    def outcomes(result: ExperimentResult) -> list[tuple[str, bool, list[bool]]]:
+    def outcomes(result: ExperimentResult) -> list[tuple[str | None, bool, list[bool]]]:
         return [(r.weights, r.accepted, [v.approve for v in r.votes]) for r in result.rounds]
 
     gap = None

@@ -104,6 +104,10 @@ class Ledger(abc.ABC):
         """
 
     @abc.abstractmethod
+    def skip(self, round: int) -> RoundOutcome:
+        """End ``round`` without a proposal (its proposer's privacy budget is spent)."""
+
+    @abc.abstractmethod
     def global_model(self) -> bytes:
         """The current global model's hash."""
 
@@ -116,6 +120,11 @@ class InMemoryLedger(Ledger):
     from the contract).
 
     ``initial_model`` is the starting model's digest in any spelling (hex or ``bytes32``).
+
+    Without a clock there are no deadlines, so :meth:`skip` stands for "the proposal window
+    has passed": it is allowed on the round in progress as long as nobody has proposed (the
+    contract's remaining ``skip`` conditions), and refused otherwise. The simulation calls it
+    only when the proposer's privacy budget is spent.
     """
 
     def __init__(
@@ -201,6 +210,15 @@ class InMemoryLedger(Ledger):
         for ballot in ballots:
             if ballot.learner not in self._voted:
                 outcome = self.vote(ballot.learner, round, ballot.approve, ballot.score)
+        return outcome
+
+    def skip(self, round: int) -> RoundOutcome:
+        self._check_round(round)
+        if self._proposal is not None:
+            raise ColearnRuntimeError(f"round {round} has a proposal: it cannot be skipped")
+        outcome = RoundOutcome(self._round, False, 0, 0, self._global)
+        self._round += 1
+        self._nominee, self._contributed = None, set()
         return outcome
 
     def global_model(self) -> bytes:
@@ -303,6 +321,18 @@ class ChainLedger(Ledger):
         ]
         receipt = self.client.submit_votes(self.accounts[proposer], round, signed)
         return _outcome(receipt)
+
+    def skip(self, round: int) -> RoundOutcome:
+        """Let the proposal window pass (mining empty blocks) and ``skip`` the round on chain."""
+        window = self.client.proposal_window()
+        if window == 0:
+            raise ColearnRuntimeError("the contract was deployed without a proposal window: no round can be skipped")
+        chain = self.client.chain
+        last_open = self.client.round_info(round).start_block + window
+        if chain.block_number() < last_open:
+            chain.mine(last_open - chain.block_number())  # the skip lands in the block after these
+        self.client.skip(self.accounts[0], round)
+        return RoundOutcome(round, False, 0, 0, self.client.global_model())
 
     def global_model(self) -> bytes:
         return self.client.global_model()

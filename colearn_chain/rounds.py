@@ -14,13 +14,20 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
 from typing import Generic, TypeVar
 
 from colearn_chain.errors import ColearnError
-from colearn_chain.interface import MachineLearningInterface, Weights, onnx_to_weights, weights_to_onnx
-from colearn_chain.strategies.base import Proposal
+from colearn_chain.interface import (
+    MachineLearningInterface,
+    UnpublishableWeights,
+    Weights,
+    onnx_to_weights,
+    publishable_onnx,
+)
+from colearn_chain.privacy import budget_exceeded, privacy_manifest
+from colearn_chain.strategies.base import Proposal, ProposalStrategy, RoundContext
 from colearn_chain.weights.codec import Array, WeightsSpec, decode_weights
 from colearn_chain.weights.digest import Digest, bytes32_or_zero
 from colearn_chain.weights.store import BlobNotFound, ContentStore
@@ -42,15 +49,45 @@ class PublishedProposal(Generic[Recorded]):
 
 
 def publish_contribution(
-    learner: MachineLearningInterface, store: ContentStore, record: Callable[[bytes], object]
-) -> Digest:
+    learner: MachineLearningInterface, store: ContentStore, record: Callable[[bytes], object], who: str = "learner"
+) -> Digest | None:
     """Train ``learner``'s update of the global model, store it and record its hash on the ledger.
 
-    ``record(weights)`` is the ledger's ``contribute`` for this learner and round.
+    ``record(weights)`` is the ledger's ``contribute`` for this learner and round. Only checked
+    ONNX is published: bytes that are not a valid model (a pickle, say) raise
+    :class:`~colearn_chain.interface.UnpublishableWeights` naming ``who``. A learner whose
+    privacy budget is spent (``DP_BUDGET_EXCEEDED``) has no update: nothing is stored or
+    recorded and the result is None.
     """
-    digest = Digest(store.put(weights_to_onnx(learner.mli_propose_weights())))
+    weights = learner.mli_propose_weights()
+    if budget_exceeded(weights.training_summary):
+        return None
+    digest = Digest(store.put(publishable_onnx(weights, who)))
     record(digest.bytes32)
     return digest
+
+
+def make_checked_proposal(
+    strategy: ProposalStrategy, context: RoundContext, proposer: int, contributions: Mapping[int, str], who: str
+) -> Proposal:
+    """The strategy's proposal, with a private proposal described by a privacy manifest.
+
+    A proposer whose bytes are not a valid model raises
+    :class:`~colearn_chain.interface.UnpublishableWeights` naming ``who``. A proposal made
+    with differential privacy and no manifest of its own gets one saying what it spent
+    (:func:`~colearn_chain.privacy.privacy_manifest`); a proposal whose training summary says
+    ``DP_BUDGET_EXCEEDED`` comes back unchanged: the caller skips the round.
+    """
+    try:
+        proposal = strategy.make_proposal(context, proposer, contributions)
+    except UnpublishableWeights as exc:
+        raise UnpublishableWeights(f"{who}: {exc}") from exc
+    summary = proposal.training_summary
+    if proposal.manifest is None and summary is not None and not budget_exceeded(summary):
+        described = privacy_manifest(strategy.name, context.round, context.learner_ids[proposer], summary)
+        if described is not None:
+            proposal = replace(proposal, manifest=described)
+    return proposal
 
 
 def publish_proposal(
