@@ -21,6 +21,7 @@ import numpy as np
 from colearn_chain.chain import events as ev
 from colearn_chain.chain.types import ZERO_ADDRESS, fixed_to_score
 from colearn_chain.errors import ColearnError
+from colearn_chain.privacy import nothing_to_recompute, privacy_of_manifest
 from colearn_chain.weights.digest import Digest
 from colearn_chain.weights.store import BlobNotFound, ContentStore
 
@@ -78,6 +79,10 @@ class AuditRound:
     global_model: str | None = None  # after the round
     ended_block: int | None = None
     accuracy: float | None = None
+    #: (epsilon, delta) the proposer had spent with this proposal, from its manifest (DP learners).
+    privacy: tuple[float, float] | None = None
+    #: Each DP learner's spent epsilon after the round, from the manifests so far.
+    dp_epsilon: dict[str, float] | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -95,6 +100,8 @@ class AuditRound:
             "global_model": self.global_model,
             "ended_block": self.ended_block,
             "accuracy": self.accuracy,
+            "privacy": None if self.privacy is None else {"epsilon": self.privacy[0], "delta": self.privacy[1]},
+            "dp_epsilon": self.dp_epsilon,
         }
 
 
@@ -344,7 +351,7 @@ def _verify_manifest(
             if key in described and described[key] != actual:
                 detail = f"manifest says {key} {described[key]!r}, the chain {actual!r}"
                 found.append(Discrepancy(record.round, "invalid-manifest", detail))
-    if recompute is None:
+    if recompute is None or nothing_to_recompute(described):
         return found
     try:
         rebuilt = recompute(manifest, store)
@@ -409,6 +416,20 @@ def model_scorer(data_file: Path, learner: dict[str, Any] | None) -> Callable[[b
     return score
 
 
+def attach_privacy(report: AuditReport, store: ContentStore) -> None:
+    """Read each proposal's spent (epsilon, delta) from its manifest, and each learner's running epsilon."""
+    spent: dict[str, float] = {}
+    for record in report.rounds:
+        if record.manifest is not None and record.proposer is not None:
+            try:
+                record.privacy = privacy_of_manifest(json.loads(store.get(record.manifest)))
+            except (BlobNotFound, ValueError):
+                record.privacy = None
+            if record.privacy is not None:
+                spent[record.proposer] = record.privacy[0]
+        record.dp_epsilon = dict(spent) if spent else None
+
+
 def audit_contract(
     client: CollectiveLearningClient,
     store: ContentStore,
@@ -418,6 +439,7 @@ def audit_contract(
 ) -> AuditReport:
     """The report of the contract behind ``client``: built, optionally verified and evaluated."""
     report = build_report(client.events(), client.address, client.chain.chain_id, client.initial_model())
+    attach_privacy(report, store)
     if check:
         report.discrepancies = verify(report, store, default_recompute())
         report.verified = True

@@ -13,6 +13,7 @@ from typing import Any
 
 from colearn_chain.errors import ColearnValueError
 from colearn_chain.interface import MachineLearningInterface
+from colearn_chain.privacy import dp_config_from_params
 
 
 @dataclass(frozen=True)
@@ -23,21 +24,37 @@ class LearnerSpec:
     factory: str | None
     seed: int
     count: int
+    #: Differential privacy for a built-in task's learners: colearn's DiffPrivConfig fields.
+    dp: dict[str, float] | None = None
 
     def __post_init__(self) -> None:
         if (self.task is None) == (self.factory is None):
             raise ColearnValueError("give exactly one of a built-in task or a learner factory")
         if self.count < 1:
             raise ColearnValueError("an experiment needs at least 1 learner")
+        if self.dp is not None:
+            if self.factory is not None:
+                raise ColearnValueError(
+                    "--dp trains the built-in tasks' learners privately; a learner factory of your own "
+                    "configures colearn's DiffPrivConfig itself"
+                )
+            dp_config_from_params(self.dp)
 
     def to_json(self) -> dict[str, Any]:
-        return {"task": self.task, "factory": self.factory, "seed": self.seed, "count": self.count}
+        data: dict[str, Any] = {"task": self.task, "factory": self.factory, "seed": self.seed, "count": self.count}
+        if self.dp is not None:
+            data["dp"] = dict(self.dp)
+        return data
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> LearnerSpec:
         try:
-            return cls(data.get("task"), data.get("factory"), int(data["seed"]), int(data["count"]))
-        except (KeyError, TypeError, ValueError) as exc:
+            dp = data.get("dp")
+            return cls(
+                data.get("task"), data.get("factory"), int(data["seed"]), int(data["count"]),
+                {str(k): float(v) for k, v in dp.items()} if dp is not None else None,
+            )  # fmt: skip
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise ColearnValueError(f"malformed learner description {data!r}: {exc}") from exc
 
     def build(
@@ -59,14 +76,15 @@ class LearnerSpec:
 
         assert self.task is not None
         task = get_task(self.task)
+        dp = dp_config_from_params(self.dp) if self.dp is not None else None
         if data_file is not None:
-            return _learner_on_own_data(task, data_file, index, self.seed)
+            return _learner_on_own_data(task, data_file, index, self.seed, dp)
         from learners.partition import parse_partition
 
-        return task.make_learner(index, self.count, self.seed, partition=parse_partition(partition))
+        return task.make_learner(index, self.count, self.seed, partition=parse_partition(partition), dp=dp)
 
 
-def _learner_on_own_data(task: Any, path: Path, index: int, seed: int) -> MachineLearningInterface:
+def _learner_on_own_data(task: Any, path: Path, index: int, seed: int, dp: Any = None) -> MachineLearningInterface:
     """The task's model (same initial weights as everyone's) on a participant's private file."""
     from learners.data import load_data_file, split_holdout
 
@@ -81,6 +99,6 @@ def _learner_on_own_data(task: Any, path: Path, index: int, seed: int) -> Machin
     train, vote = split_holdout(rest, task.vote_fraction / (1 - task.test_fraction), seed + index + 1)
     name = f"{task.name} learner {index} on {path.name}"
     learner: MachineLearningInterface = task.learner_on(
-        train, vote, test, seed=seed, learner_seed=seed * 1_000_003 + index, name=name
+        train, vote, test, seed=seed, learner_seed=seed * 1_000_003 + index, name=name, dp=dp
     )
     return learner

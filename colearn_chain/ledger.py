@@ -12,12 +12,13 @@ from __future__ import annotations
 import abc
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from eth_account.signers.local import LocalAccount
 
 from colearn_chain.chain import CollectiveLearningClient, score_to_fixed
 from colearn_chain.chain import events as ev
-from colearn_chain.chain.types import ZERO_HASH, Receipt, fixed_to_score
+from colearn_chain.chain.types import ZERO_ADDRESS, ZERO_HASH, Receipt, fixed_to_score
 from colearn_chain.errors import ColearnRuntimeError, ColearnValueError
 from colearn_chain.weights.digest import Digest
 
@@ -35,6 +36,14 @@ class RoundOutcome:
     approvals: int
     rejections: int
     global_model: bytes
+
+
+class Ballot(NamedTuple):
+    """One learner's vote in a round's batch: who (by index), the verdict and its score."""
+
+    learner: int
+    approve: bool
+    score: float
 
 
 def threshold_to_bps(threshold: float) -> int:
@@ -86,6 +95,19 @@ class Ledger(abc.ABC):
         """Record a vote; returns the outcome if it was the last eligible vote."""
 
     @abc.abstractmethod
+    def vote_all(self, round: int, votes: Sequence[tuple[int, bool, float]]) -> RoundOutcome | None:
+        """Record a round's votes at once, in learner order, as the contract's ``submitVotes``.
+
+        ``votes`` holds ``(learner, approve, score)`` entries (:class:`Ballot`), in any order. A
+        learner may appear once; the proposer may not appear. A learner who already voted is
+        skipped, as the contract skips it. Returns the outcome if the batch closed the round.
+        """
+
+    @abc.abstractmethod
+    def skip(self, round: int) -> RoundOutcome:
+        """End ``round`` without a proposal (its proposer's privacy budget is spent)."""
+
+    @abc.abstractmethod
     def global_model(self) -> bytes:
         """The current global model's hash."""
 
@@ -98,6 +120,11 @@ class InMemoryLedger(Ledger):
     from the contract).
 
     ``initial_model`` is the starting model's digest in any spelling (hex or ``bytes32``).
+
+    Without a clock there are no deadlines, so :meth:`skip` stands for "the proposal window
+    has passed": it is allowed on the round in progress as long as nobody has proposed (the
+    contract's remaining ``skip`` conditions), and refused otherwise. The simulation calls it
+    only when the proposer's privacy budget is spent.
     """
 
     def __init__(
@@ -169,6 +196,31 @@ class InMemoryLedger(Ledger):
             return self._end()
         return None
 
+    def vote_all(self, round: int, votes: Sequence[tuple[int, bool, float]]) -> RoundOutcome | None:
+        self._check_round(round)
+        ballots = sorted((Ballot(*vote) for vote in votes), key=lambda ballot: ballot.learner)
+        if self._proposal is None or not ballots:
+            raise ColearnRuntimeError(f"round {round} has no proposal or the batch is empty")
+        learners = [ballot.learner for ballot in ballots]
+        for position, ballot in enumerate(ballots):
+            self._check_learner(ballot.learner)
+            if ballot.learner in learners[:position] or ballot.learner == self.proposer(round):
+                raise ColearnRuntimeError(f"learner {ballot.learner} may not vote in round {round}'s batch")
+        outcome = None
+        for ballot in ballots:
+            if ballot.learner not in self._voted:
+                outcome = self.vote(ballot.learner, round, ballot.approve, ballot.score)
+        return outcome
+
+    def skip(self, round: int) -> RoundOutcome:
+        self._check_round(round)
+        if self._proposal is not None:
+            raise ColearnRuntimeError(f"round {round} has a proposal: it cannot be skipped")
+        outcome = RoundOutcome(self._round, False, 0, 0, self._global)
+        self._round += 1
+        self._nominee, self._contributed = None, set()
+        return outcome
+
     def global_model(self) -> bytes:
         return self._global
 
@@ -193,7 +245,12 @@ class InMemoryLedger(Ledger):
 
 
 class ChainLedger(Ledger):
-    """The driver contract: every proposal and vote is a signed transaction by its learner."""
+    """The driver contract: every proposal and vote is signed by its learner's own account.
+
+    A proposal is its proposer's transaction; a round's votes are each voter's EIP-712
+    signature, relayed by the proposer in one ``submitVotes`` transaction (:meth:`vote_all`),
+    or a voter's own ``vote`` transaction (:meth:`vote`).
+    """
 
     def __init__(
         self,
@@ -206,6 +263,10 @@ class ChainLedger(Ledger):
         self.learner_ids = [a.address for a in accounts]
         self.selector = selector
         self._index = {address: i for i, address in enumerate(self.learner_ids)}
+        #: What this ledger proposed, by round: the hash voters sign and the relaying proposer.
+        self._proposals: dict[int, tuple[int, bytes]] = {}
+        self._nominees: dict[int, int] = {}
+        self._rotates: bool | None = None
 
     @property
     def contract(self) -> str | None:
@@ -216,6 +277,17 @@ class ChainLedger(Ledger):
         return self.client.chain.chain_id
 
     def proposer(self, round: int) -> int | None:
+        """The proposer, from what this ledger knows where it can (no view call per round).
+
+        Without a selector the contract rotates (``round mod n``, PROTOCOL.md); with one, the
+        learner this ledger nominated. Only a round nominated elsewhere asks ``roundInfo``.
+        """
+        if self._rotates is None:  # read once: a deployment's selector never changes
+            self._rotates = self.client.selector() == ZERO_ADDRESS
+        if self._rotates:
+            return round % len(self.learner_ids)
+        if round in self._nominees:
+            return self._nominees[round]
         address = self.client.round_info(round).proposer
         return self._index.get(address)
 
@@ -223,17 +295,44 @@ class ChainLedger(Ledger):
         if self.selector is None:
             raise ColearnValueError("this experiment was deployed without a selector: it cannot nominate")
         self.client.nominate(self.selector, round, self.learner_ids[learner])
+        self._nominees = {round: learner}
 
     def contribute(self, learner: int, round: int, weights: bytes) -> None:
         self.client.contribute(self.accounts[learner], round, weights)
 
     def propose(self, learner: int, round: int, weights: bytes, manifest: bytes) -> RoundOutcome | None:
         receipt = self.client.propose(self.accounts[learner], round, weights, manifest or ZERO_HASH)
+        self._proposals = {round: (learner, weights)}
         return _outcome(receipt)
 
     def vote(self, learner: int, round: int, approve: bool, score: float) -> RoundOutcome | None:
         receipt = self.client.vote(self.accounts[learner], round, approve, score_to_fixed(score))
         return _outcome(receipt)
+
+    def vote_all(self, round: int, votes: Sequence[tuple[int, bool, float]]) -> RoundOutcome | None:
+        if round in self._proposals:
+            proposer, weights = self._proposals[round]
+        else:  # proposed by someone else: the chain says what was proposed, and by whom
+            info = self.client.round_info(round)
+            proposer, weights = self._index.get(info.proposer, 0), info.weights
+        signed = [
+            self.client.sign_vote(self.accounts[learner], round, weights, approve, score_to_fixed(score))
+            for learner, approve, score in votes
+        ]
+        receipt = self.client.submit_votes(self.accounts[proposer], round, signed)
+        return _outcome(receipt)
+
+    def skip(self, round: int) -> RoundOutcome:
+        """Let the proposal window pass (mining empty blocks) and ``skip`` the round on chain."""
+        window = self.client.proposal_window()
+        if window == 0:
+            raise ColearnRuntimeError("the contract was deployed without a proposal window: no round can be skipped")
+        chain = self.client.chain
+        last_open = self.client.round_info(round).start_block + window
+        if chain.block_number() < last_open:
+            chain.mine(last_open - chain.block_number())  # the skip lands in the block after these
+        self.client.skip(self.accounts[0], round)
+        return RoundOutcome(round, False, 0, 0, self.client.global_model())
 
     def global_model(self) -> bytes:
         return self.client.global_model()

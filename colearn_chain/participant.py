@@ -27,7 +27,8 @@ from colearn_chain.chain.backends import ChainUnavailable
 from colearn_chain.chain.types import ZERO_ADDRESS
 from colearn_chain.errors import ColearnRuntimeError
 from colearn_chain.interface import MachineLearningInterface
-from colearn_chain.rounds import adopt, decide_vote, publish_contribution, publish_proposal
+from colearn_chain.privacy import budget_exceeded, summary_of
+from colearn_chain.rounds import adopt, decide_vote, make_checked_proposal, publish_contribution, publish_proposal
 from colearn_chain.strategies.base import ProposalStrategy, RoundContext
 from colearn_chain.weights.digest import Digest
 from colearn_chain.weights.store import BlobNotFound, ContentStore
@@ -136,6 +137,7 @@ class Participant:
         self.window_voting = client.voting_window()
         self.last_round = client.max_rounds() - 1  # -1: unlimited
         self._adopted: Digest | None = None
+        self._spent_logged = False
 
     @property
     def adopted_model(self) -> Digest | None:
@@ -198,9 +200,20 @@ class Participant:
         context = self._context(round_index)
         expected = set(self.strategy.contributors(context, proposer)) if proposer is not None else set()
         proposal_open = not self.window_proposal or block + 1 <= info.start_block + self.window_proposal
+        budget_spent = (self.index in expected or proposer == self.index) and budget_exceeded(summary_of(self.learner))
+        if budget_spent and proposal_open:
+            if not self._spent_logged:
+                log.warning(
+                    "round %d: privacy budget spent (DP_BUDGET_EXCEEDED): this learner no longer proposes or "
+                    "contributes, and keeps voting", round_index,
+                )  # fmt: skip
+                self._spent_logged = True
+            return False  # the proposal window passes and the round is skipped
         if self.index in expected and self.account.address not in contributed and proposal_open:
             record_update = partial(self.client.contribute, self.account, round_index)
-            digest = publish_contribution(self.learner, self.store, record_update)
+            digest = publish_contribution(self.learner, self.store, record_update, who=f"learner {self.index}")
+            if digest is None:
+                return False  # spent while training: the window passes and the round is skipped
             log.info("round %d: contributed update %s", round_index, digest[:12])
             return True
         if proposer == self.index and proposal_open:
@@ -209,7 +222,10 @@ class Participant:
             if waiting and not self._window_half_gone(block, info.start_block):
                 return False
             contributions: dict[int, str] = {self.learners.index(a): Digest(w) for a, w in contributed.items()}
-            proposal = self.strategy.make_proposal(context, self.index, contributions)
+            who = f"learner {self.index}"
+            proposal = make_checked_proposal(self.strategy, context, self.index, contributions, who)
+            if budget_exceeded(proposal.training_summary):
+                return False  # spent while proposing: the window passes and the round is skipped
             record_proposal = partial(self.client.propose, self.account, round_index)
             digest = publish_proposal(self.store, proposal, record_proposal).weights
             log.info("round %d: proposed %s", round_index, digest[:12])
@@ -269,7 +285,6 @@ class Participant:
             history=(),
             seed=self.seed,
         )
-
 
 
 def join_experiment(

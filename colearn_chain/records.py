@@ -26,11 +26,16 @@ class VoteRecord:
 
 @dataclass(frozen=True)
 class RoundRecord:
-    """One round as it ended; hashes and addresses as 0x hex."""
+    """One round as it ended; hashes and addresses as 0x hex.
+
+    A ``skipped`` round had no proposal (its proposer's privacy budget was spent): ``weights``
+    is then None and nobody voted. ``dp_epsilon`` maps each learner that trains with
+    differential privacy to the epsilon it had spent by the end of the round.
+    """
 
     round: int
     proposer: str
-    weights: str
+    weights: str | None
     manifest: str | None
     accepted: bool
     approvals: int
@@ -38,6 +43,8 @@ class RoundRecord:
     votes: list[VoteRecord]
     test_accuracy: float | None
     global_model: str = ""
+    skipped: bool = False
+    dp_epsilon: dict[str, float] | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The round as ``results.json`` lists it."""

@@ -16,11 +16,13 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from colearn_chain.check import check_learner
 from colearn_chain.deployment import deploy_contract
 from colearn_chain.errors import ColearnFileError, ColearnValueError
 from colearn_chain.experiment import Evaluator, Experiment, mean_test_score, publish_initial_model
 from colearn_chain.interface import MachineLearningInterface, Weights
 from colearn_chain.ledger import ChainLedger, InMemoryLedger, Ledger, threshold_to_bps
+from colearn_chain.privacy import dp_config_from_params
 from colearn_chain.records import ExperimentResult, RoundRecord
 from colearn_chain.strategies import ProposalStrategy, make_strategy
 from colearn_chain.weights.store import ContentStore
@@ -53,6 +55,14 @@ class RunSettings(BaseModel):
     cost_seed: int = Field(0, description="seed of the random communication cost matrix")
     cost: Path | None = Field(None, description="a CSV of real hand-over costs between the learners")
     centralized_epochs: int = Field(30, description="epochs of the centralized upper bound")
+    dp: dict[str, float] | None = Field(None, description="differential privacy: colearn's DiffPrivConfig fields")
+
+    @field_validator("dp")
+    @classmethod
+    def _dp_settings(cls, value: dict[str, float] | None) -> dict[str, float] | None:
+        if value is not None:
+            dp_config_from_params(value)
+        return value
 
     @field_validator("learners")
     @classmethod
@@ -122,10 +132,20 @@ def build_learners(
 ) -> tuple[list[MachineLearningInterface], Evaluator | None, Callable[[], float] | None]:
     """The learners, the global evaluator, and the centralized baseline (None for a user's learner)."""
     count, seed = settings.learners, settings.seed
+    dp = None
+    if settings.dp is not None:
+        if settings.learner is not None:
+            raise ColearnValueError(
+                "--dp trains the built-in tasks' learners privately; a learner of your own takes "
+                "colearn's DiffPrivConfig itself (e.g. PytorchLearner(diff_priv_config=...))"
+            )
+        dp = dp_config_from_params(settings.dp)
     if settings.learner is not None:
         from learners.plugin import make_user_learner
 
         users = [make_user_learner(settings.learner, i, count, seed) for i in range(count)]
+        for user in users:
+            check_learner(user, fast=True)  # a broken learner fails now, in seconds, not rounds later
         return list(users), mean_test_score(users), None
 
     from learners.partition import parse_partition
@@ -134,7 +154,7 @@ def build_learners(
     task = data_file_task(settings.data) if settings.data is not None else get_task(settings.task)
     task = with_setting(task, settings.setting)
     partition = parse_partition(settings.partition)
-    built = [task.make_learner(i, count, seed, partition=partition) for i in range(count)]
+    built = [task.make_learner(i, count, seed, partition=partition, dp=dp) for i in range(count)]
     holdout = task.holdout(seed)
 
     def evaluate(weights: Weights) -> float | None:
@@ -169,6 +189,9 @@ def build_chain_ledger(
         chain,
         deployer[0],
         [a.address for a in accounts],
+        # a learner whose privacy budget is spent does not propose: its round is skipped once
+        # this window (room for every contribution, then the proposal) has passed
+        proposal_window=count + 2 if settings.dp is not None else 0,
         threshold=settings.threshold,
         max_rounds=settings.rounds,
         initial_model=initial_model,

@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from colearn_chain.errors import ColearnValueError
-from colearn_chain.interface import Weights
+from colearn_chain.interface import DiffPrivConfig, Weights
 from learners.data import (
     Dataset,
     load_data_file,
@@ -144,7 +144,15 @@ class Task:
         """The task's optimizer: Adam at the task's learning rate."""
         return torch.optim.Adam(params, lr=self.lr)  # type: ignore[arg-type]
 
-    def make_learner(self, index: int, count: int, seed: int, *, partition: PartitionSpec = IID) -> TorchLearner:
+    def make_learner(
+        self,
+        index: int,
+        count: int,
+        seed: int,
+        *,
+        partition: PartitionSpec = IID,
+        dp: DiffPrivConfig | None = None,
+    ) -> TorchLearner:
         """Learner ``index`` of ``count``, with its own shard split into train/vote/test."""
         train, vote, test = self.shard(index, count, seed, partition=partition)
         return self.learner_on(
@@ -154,15 +162,24 @@ class Task:
             seed=seed,
             learner_seed=int(make_rng(seed, index, 0x1EA).integers(2**62)),
             name=f"{self.name} learner {index}",
+            dp=dp,
         )
 
     def learner_on(
-        self, train: Dataset, vote: Dataset, test: Dataset, *, seed: int, learner_seed: int, name: str
+        self,
+        train: Dataset,
+        vote: Dataset,
+        test: Dataset,
+        *,
+        seed: int,
+        learner_seed: int,
+        name: str,
+        dp: DiffPrivConfig | None = None,
     ) -> TorchLearner:
         """A learner with this task's model and settings on given data (e.g. a participant's own file).
 
         ``seed`` is the experiment's (it fixes the shared initial model); ``learner_seed`` this
-        learner's own (its shuffling).
+        learner's own (its shuffling); ``dp`` trains it with differential privacy.
         """
         return TorchLearner(
             self.make_model(seed),
@@ -177,6 +194,7 @@ class Task:
             vote_criterion=self.vote_criterion,
             seed=learner_seed,
             name=name,
+            dp=dp,
         )
 
     # ------------------------------------------------------------ evaluation

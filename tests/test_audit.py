@@ -17,6 +17,7 @@ from eth_utils.crypto import keccak
 
 from colearn_chain.audit import AuditReport, build_report, verify
 from colearn_chain.chain import Chain, CollectiveLearningClient, connect
+from colearn_chain.chain import events as ev
 from colearn_chain.chain.anvil import AnvilNode
 from colearn_chain.experiment import Experiment, publish_initial_model
 from colearn_chain.ledger import ChainLedger
@@ -86,6 +87,44 @@ def test_communication_cost_from_the_ledgers_proposers_alone(
     data = fresh.to_json()
     assert data["hand_over_costs"] == [0.0, 1.0, 2.0] and data["communication_cost"] == 3.0
     assert fresh.filtered(round_index=2).hand_over_costs == [2.0]  # a filtered report keeps its rounds' costs
+
+
+def test_each_rounds_votes_arrive_in_one_relayed_transaction(
+    played: tuple[CollectiveLearningClient, InMemoryStore, AuditReport],
+) -> None:
+    """``run`` relays a round's signed votes in one submitVotes: one vote-carrying tx per round."""
+    client, store, report = played
+    events = client.events()
+    for record in report.rounds:
+        cast = [e for e in events if isinstance(e, ev.VoteCast) and e.round == record.round]
+        proposed = [e for e in events if isinstance(e, ev.WeightsProposed) and e.round == record.round]
+        ended = [e for e in events if isinstance(e, ev.RoundFinalized) and e.round == record.round]
+        assert len(cast) == 2 and len({e.tx_hash for e in cast}) == 1
+        assert cast[0].tx_hash != proposed[0].tx_hash  # the votes are not the proposal's transaction
+        assert ended[0].tx_hash == cast[0].tx_hash  # the batch's last vote closed the round
+        assert [v.voter for v in record.votes] == [e.voter for e in cast]  # the audit reads them all
+        order = [client.learners().index(e.voter) for e in cast]
+        assert order == sorted(order)  # in learner order, as submitVotes requires
+    assert verify(report, store) == []
+
+
+def test_a_round_robin_chain_run_reads_no_round_info(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The ledger knows each proposer (rotation, or its own nomination): no roundInfo per round."""
+    chain = connect()
+    try:
+        asked: list[int] = []
+        original = CollectiveLearningClient.round_info
+
+        def counted(client: CollectiveLearningClient, round: int) -> Any:
+            asked.append(round)
+            return original(client, round)
+
+        monkeypatch.setattr(CollectiveLearningClient, "round_info", counted)
+        client, _ = _play(chain, rounds=2)
+        assert asked == []
+        assert client.current_round() == 2
+    finally:
+        chain.close()
 
 
 def test_learner_summaries(played: tuple[CollectiveLearningClient, InMemoryStore, AuditReport]) -> None:

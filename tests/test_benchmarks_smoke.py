@@ -14,7 +14,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:  # the benchmarks are scripts beside the package, not installed
     sys.path.insert(0, str(REPO))
 
-from benchmarks import gas, throughput  # noqa: E402
+from benchmarks import gas, overhead, throughput  # noqa: E402
 from colearn_chain.errors import ColearnValueError  # noqa: E402
 
 GAS_KEYS = {
@@ -187,3 +187,15 @@ def test_throughput_refuses_a_prefix_longer_than_the_history() -> None:
     with pytest.raises(ColearnValueError, match="compare-rounds"):
         throughput.measure_history(history_rounds=5, compare_rounds=10)
     assert throughput.main(["--history-rounds", "5", "--compare-rounds", "10"]) == 2
+
+
+def test_overhead_compares_three_drivers_that_cast_the_same_votes(tmp_path: Path) -> None:
+    out = tmp_path / "overhead.json"
+    code = overhead.main(["--learners", "3", "--rounds", "2", "--repeats", "2", "--json", str(out)])
+    figures = json.loads(out.read_text())
+    assert code == 0 and figures["identical_outcomes"] and figures["seed_loop_same_votes"]
+    assert figures["repeats"] == 2
+    for key in ("seed_loop_seconds", "memory_seconds", "chain_seconds"):
+        assert figures[key] > 0
+    assert figures["chain_vs_seed_loop"] == pytest.approx(figures["chain_seconds"] / figures["seed_loop_seconds"])
+    assert figures["memory_vs_seed_loop"] == pytest.approx(figures["memory_seconds"] / figures["seed_loop_seconds"])

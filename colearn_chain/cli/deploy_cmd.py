@@ -63,12 +63,17 @@ def deploy_command(
         list[str] | None, typer.Option("--strategy-param", help="KEY=VALUE setting of the strategy (repeatable).")
     ] = None,
     fund: Annotated[str | None, typer.Option(help="Send each learner this much ether from the deployer.")] = None,
+    dp: Annotated[
+        list[str] | None,
+        typer.Option("--dp", help="Differential privacy of the task's learners, KEY=VALUE (repeatable)."),
+    ] = None,
     store_endpoint: StoreEndpointOption = None,
 ) -> None:
     """Deploy one experiment; twice on one chain gives two independent experiments."""
     from colearn_chain.deployment import deploy_experiment
     from colearn_chain.learner_spec import LearnerSpec
     from colearn_chain.ledger import threshold_to_bps
+    from colearn_chain.privacy import dp_config_from_params, parse_dp_options
     from colearn_chain.strategies import make_strategy
     from colearn_chain.strategies.settings import parse_params
 
@@ -84,7 +89,16 @@ def deploy_command(
         if not is_address(selector):
             raise ColearnValueError(f"--selector: {selector!r} is not an Ethereum address")
         selector_address = to_checksum_address(selector)
-    spec = LearnerSpec(task=None if learner else task, factory=learner, seed=seed, count=len(addresses))
+    dp_params = parse_dp_options(dp)
+    spec = LearnerSpec(
+        task=None if learner else task, factory=learner, seed=seed, count=len(addresses),
+        dp=dp_config_from_params(dp_params).model_dump() if dp_params is not None else None,
+    )  # fmt: skip
+    if spec.dp is not None and proposal_window == 0:
+        raise ColearnValueError(
+            "--dp needs a --proposal-window: a learner whose privacy budget is spent does not propose, "
+            "and its round is skipped once the window has passed"
+        )
     blob_store = open_store_option(store, store_endpoint)
 
     deployment = deploy_experiment(

@@ -23,14 +23,20 @@ def audit_json(report: AuditReport) -> str:
 
 
 def run_summary(result: ExperimentResult, seconds: float) -> Table:
-    """The final table of ``run``: where it ran, rounds accepted and rejected, accuracies, cost, time."""
+    """The final table of ``run``: where it ran, rounds accepted, rejected and skipped, epsilon, accuracies, cost."""
     accepted = sum(r.accepted for r in result.rounds)
     table = Table(title="colearn-chain run", show_header=False)
     table.add_column("what", style="bold")
     table.add_column("value")
     table.add_row("contract", f"{result.contract} (chain {result.chain_id})" if result.contract else "in memory")
     table.add_row("learners", str(len(result.learners)))
-    table.add_row("rounds", f"{len(result.rounds)} ({accepted} accepted, {len(result.rounds) - accepted} rejected)")
+    skipped = sum(r.skipped for r in result.rounds)
+    rejected = len(result.rounds) - accepted - skipped
+    shown = f"{len(result.rounds)} ({accepted} accepted, {rejected} rejected"
+    table.add_row("rounds", shown + (f", {skipped} skipped: privacy budget spent)" if skipped else ")"))
+    spent = result.rounds[-1].dp_epsilon if result.rounds else None
+    if spent:
+        table.add_row("privacy spent (epsilon)", f"{min(spent.values()):.2f} to {max(spent.values()):.2f} per learner")
 
     def pct(value: float | None) -> str:
         return "n/a" if value is None else f"{100 * value:.1f}%"

@@ -82,9 +82,18 @@ def run_command(
     config: Annotated[
         Path | None, typer.Option(help="A TOML file with any of these settings; flags override it.")
     ] = None,
+    dp: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--dp",
+            help="Differential privacy, KEY=VALUE (repeatable): target_epsilon, target_delta, max_grad_norm, "
+            "noise_multiplier.",
+        ),
+    ] = None,
 ) -> None:
     """Run a whole collective learning experiment on one machine and write its results."""
     from colearn_chain.plots import plot_accuracy, plot_votes
+    from colearn_chain.privacy import parse_dp_options
     from colearn_chain.simulation import experiment_cost_matrix, load_config, make_settings, prepare_simulation
     from colearn_chain.strategies import make_strategy
     from colearn_chain.strategies.selectors import RLSelector
@@ -102,7 +111,7 @@ def run_command(
         load_config(config) if config else None,
         learners=learners, rounds=rounds, seed=seed, threshold=threshold, setting=setting, partition=partition,
         task=task, learner=learner, data=data, strategy=strategy, rpc=rpc, cost_seed=cost_seed, cost=cost,
-        strategy_params=params or None,
+        strategy_params=params or None, dp=parse_dp_options(dp),
     )  # fmt: skip
     strategy_object = make_strategy(settings.strategy, settings.strategy_params)  # fails before any work
     matrix = experiment_cost_matrix(settings)  # a bad cost matrix, too
@@ -116,6 +125,8 @@ def run_command(
 
         def on_round(record: RoundRecord) -> None:
             outcome = "[green]accepted[/green]" if record.accepted else "[red]rejected[/red]"
+            if record.skipped:
+                outcome = "[yellow]skipped (privacy budget spent)[/yellow]"
             accuracy = "" if record.test_accuracy is None else f", accuracy {100 * record.test_accuracy:.1f}%"
             votes = f"{record.approvals}/{record.approvals + record.rejections}"
             progress.update(bar, advance=1, description=f"{record.round}: {outcome} {votes}{accuracy}")

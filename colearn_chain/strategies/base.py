@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ClassVar
 
-from colearn_chain.interface import MachineLearningInterface
+from colearn_chain.interface import MachineLearningInterface, TrainingSummary
 from colearn_chain.weights.store import ContentStore
 
 if TYPE_CHECKING:
@@ -27,10 +27,15 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Proposal:
-    """A round's proposal: the ONNX weights blob and, for aggregated proposals, its manifest."""
+    """A round's proposal: the ONNX weights blob and, for aggregated proposals, its manifest.
+
+    ``training_summary`` is what the proposing learner reported with its weights (its privacy
+    budget); with ``DP_BUDGET_EXCEEDED`` there is no proposal and the round is skipped.
+    """
 
     weights: bytes
     manifest: bytes | None = None
+    training_summary: TrainingSummary | None = None
 
 
 @dataclass(frozen=True)
@@ -51,6 +56,9 @@ class RoundContext:
         The records of the rounds already played, oldest first.
     seed:
         The experiment's seed, for strategies that draw random numbers.
+    exhausted:
+        The learners whose privacy budget cannot pay for another proposal: a selector does
+        not nominate them (they still vote).
     """
 
     round: int
@@ -59,6 +67,7 @@ class RoundContext:
     store: ContentStore
     history: Sequence[RoundRecord] = field(default_factory=tuple)
     seed: int = 0
+    exhausted: frozenset[int] = frozenset()
 
 
 class ProposalStrategy(abc.ABC):

@@ -31,4 +31,4 @@ class RoundRobin(ProposalStrategy):
 
     def make_proposal(self, context: RoundContext, proposer: int, contributions: Mapping[int, str]) -> Proposal:
         weights = context.learners[proposer].mli_propose_weights()
-        return Proposal(weights=weights_to_onnx(weights))
+        return Proposal(weights=weights_to_onnx(weights), training_summary=weights.training_summary)

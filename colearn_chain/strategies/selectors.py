@@ -33,7 +33,7 @@ class _Selector(ProposalStrategy):
 
     def make_proposal(self, context: RoundContext, proposer: int, contributions: Mapping[int, str]) -> Proposal:
         weights = context.learners[proposer].mli_propose_weights()
-        return Proposal(weights=weights_to_onnx(weights))
+        return Proposal(weights=weights_to_onnx(weights), training_summary=weights.training_summary)
 
 
 @dataclass(frozen=True)
@@ -69,7 +69,10 @@ class RandomSelector(_Selector):
     def nominate(self, context: RoundContext) -> int:
         seed = context.seed if self.settings.seed is None else self.settings.seed
         rng = np.random.default_rng([seed % 2**63, context.round, 0x5E1EC7])
-        return int(rng.integers(len(context.learners)))
+        eligible = [i for i in range(len(context.learners)) if i not in context.exhausted]
+        if not context.exhausted or not eligible:
+            return int(rng.integers(len(context.learners)))
+        return eligible[int(rng.integers(len(eligible)))]
 
 
 @dataclass(frozen=True)
@@ -131,7 +134,11 @@ class RLSelector(_Selector):
         self.policy.check_learners(len(context.learners))
         rounds = rounds_from_records(context.history, context.learner_ids)
         state = self.policy.observe(rounds, context.round, context.store.get, self.cost)
-        return self.policy.choose(state)
+        if not context.exhausted or len(context.exhausted) >= len(context.learners):
+            return self.policy.choose(state)
+        q_values = np.array(self.policy.q_values(state), dtype=np.float64)
+        q_values[sorted(context.exhausted)] = -np.inf  # a spent privacy budget: not nominated
+        return int(np.argmax(q_values))
 
 
 #: This module's strategies by name (merged into colearn_chain.strategies.STRATEGIES).

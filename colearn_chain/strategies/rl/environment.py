@@ -296,5 +296,5 @@ class SelectionEnvironment:
     def model_blobs(self) -> list[bytes]:
         """Every model of the episode so far (initial, proposals), for fitting a weight PCA."""
         experiment = self.experiment
-        digests = [experiment.initial_model, *(r.weights for r in experiment.history)]
+        digests = [experiment.initial_model, *(r.weights for r in experiment.history if r.weights is not None)]
         return [experiment.store.get(d) for d in digests]

@@ -51,6 +51,7 @@ def check_every_proposal_recomputes(played: Played, *, linear: bool) -> None:
         assert (manifest.strategy, manifest.round, manifest.proposer) == (name, record.round, record.proposer)
         assert [entry.learner for entry in manifest.inputs] == result.learners  # everyone contributed
         assert manifest.excluded == ()
+        assert record.weights is not None
         assert sha256_hex(recompute_proposal(data, store)) == record.weights.removeprefix("0x")
         assert verify_proposal(data, store, record.weights) == record.weights.removeprefix("0x")
         if linear:
