@@ -1,9 +1,12 @@
 """The chain's overhead, and collective vs centralized accuracy, measured in one run.
 
-The same experiment (same seed, same learners, same data) is played on the embedded chain and
-on the in-memory ledger; both give the same votes and the same accepted models, so the time
-difference is what the ledger costs per round. The centralized model (the same network trained
-on all the learners' pooled data) is the upper bound the collective model is compared with.
+The same experiment (same seed, same learners, same data) is played by three drivers: colearn's
+standalone in-memory loop (the baseline: weights handed from learner to learner as objects, no
+codec, no store, no ledger), ``run --in-memory`` and ``run`` on the embedded chain. All three
+give the same votes, so the time differences are what the store, the codec and the ledger cost.
+The drivers take turns (``--repeats`` times; the fastest of each is kept), so all share
+whatever else the machine does. The centralized model (the same network trained on all the
+learners' pooled data) is the upper bound the collective model is compared with.
 
     python benchmarks/overhead.py                       # digits, 10 learners, Dirichlet(0.5)
     python benchmarks/overhead.py --rounds 5 --learners 3   # quick
@@ -13,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import time
 from dataclasses import asdict, dataclass
@@ -21,12 +25,16 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from colearn_chain.ledger import threshold_to_bps
 from colearn_chain.records import ExperimentResult
 from colearn_chain.simulation import RunSettings, build_learners, make_settings, run_simulation
 from colearn_chain.weights.store import InMemoryStore
 
 #: The issue's target: the collective model within this many points of centralized.
 TARGET_GAP_POINTS = 3.0
+#: Issue 10's targets at n = 10: time against colearn's own in-memory loop.
+TARGET_CHAIN_VS_SEED = 2.0
+TARGET_MEMORY_VS_SEED = 1.1
 
 
 @dataclass(frozen=True)
@@ -40,6 +48,11 @@ class OverheadReport:
     memory_seconds: float
     chain_per_round_ms: float
     ratio: float
+    seed_loop_seconds: float
+    memory_vs_seed_loop: float
+    chain_vs_seed_loop: float
+    seed_loop_same_votes: bool
+    repeats: int
     chain_accuracy: float | None
     memory_accuracy: float | None
     centralized_accuracy: float | None
@@ -48,25 +61,66 @@ class OverheadReport:
     accepted_rounds: int
 
 
-def measure(settings: RunSettings) -> OverheadReport:
-    """Play ``settings`` in memory, then on the chain, then train the centralized baseline.
+def seed_loop(settings: RunSettings) -> list[list[bool]]:
+    """colearn's standalone driver loop on the same learners; returns each round's votes.
+
+    As colearn's in-memory loop: learner ``r mod n`` proposes (``mli_propose_weights``), the
+    others test the weights object itself (``mli_test_weights``), the threshold tally decides
+    and on acceptance every learner takes the object (``mli_accept_weights``). The learning
+    work is exactly ``run``'s (the proposer does not vote, the global model is evaluated once
+    per new model), so the baseline differs from ``run`` only by what the platform adds.
+    """
+    learners, evaluate, _ = build_learners(settings)
+    start = learners[0].mli_get_current_weights()
+    for learner in learners:
+        learner.mli_accept_weights(start)
+    if evaluate is not None:
+        evaluate(start)
+    votes: list[list[bool]] = []
+    n = len(learners)
+    for round_index in range(settings.rounds):
+        proposer = round_index % n
+        weights = learners[proposer].mli_propose_weights()
+        tested = [learner.mli_test_weights(weights) for i, learner in enumerate(learners) if i != proposer]
+        approvals = [bool(verdict.vote) and math.isfinite(verdict.vote_score) for verdict in tested]
+        votes.append(approvals)
+        if n == 1 or sum(approvals) * 10_000 >= threshold_to_bps(settings.threshold) * (n - 1):
+            for learner in learners:
+                learner.mli_accept_weights(weights)
+            if evaluate is not None:
+                evaluate(weights)
+    return votes
+
+
+def measure(settings: RunSettings, repeats: int = 1) -> OverheadReport:
+    """Play ``settings`` with the seed's loop, in memory and on the chain, taking turns.
 
     A one-round warm-up first pays the one-off costs (imports, dataset loading, the first
-    chain) so that neither timed run carries them.
+    chain) so that no timed run carries them. Each driver runs ``repeats`` times, in turn with
+    the others; its fastest run is kept. Then the centralized baseline is trained.
     """
     warm_up = settings.model_copy(update={"rounds": 1})
+    seed_loop(warm_up)
     run_simulation(warm_up, InMemoryStore(), "memory", with_centralized=False)
     run_simulation(warm_up, InMemoryStore(), "chain", with_centralized=False)
-    started = time.perf_counter()
-    memory = run_simulation(settings, InMemoryStore(), "memory", with_centralized=False)
-    memory_seconds = time.perf_counter() - started
-    started = time.perf_counter()
-    chain = run_simulation(settings, InMemoryStore(), "chain", with_centralized=False)
-    chain_seconds = time.perf_counter() - started
+    seed_times: list[float] = []
+    memory_times: list[float] = []
+    chain_times: list[float] = []
+    for _ in range(max(1, repeats)):
+        started = time.perf_counter()
+        seed_votes = seed_loop(settings)
+        seed_times.append(time.perf_counter() - started)
+        started = time.perf_counter()
+        memory = run_simulation(settings, InMemoryStore(), "memory", with_centralized=False)
+        memory_times.append(time.perf_counter() - started)
+        started = time.perf_counter()
+        chain = run_simulation(settings, InMemoryStore(), "chain", with_centralized=False)
+        chain_times.append(time.perf_counter() - started)
+    seed_seconds, memory_seconds, chain_seconds = min(seed_times), min(memory_times), min(chain_times)
     _, _, train_centralized = build_learners(settings)
     centralized = train_centralized() if train_centralized is not None else None
 
-    def outcomes(result: ExperimentResult) -> list[tuple[str, bool, list[bool]]]:
+    def outcomes(result: ExperimentResult) -> list[tuple[str | None, bool, list[bool]]]:
         return [(r.weights, r.accepted, [v.approve for v in r.votes]) for r in result.rounds]
 
     gap = None
@@ -80,6 +134,11 @@ def measure(settings: RunSettings) -> OverheadReport:
         memory_seconds=memory_seconds,
         chain_per_round_ms=1000 * (chain_seconds - memory_seconds) / max(1, settings.rounds),
         ratio=chain_seconds / memory_seconds,
+        seed_loop_seconds=seed_seconds,
+        memory_vs_seed_loop=memory_seconds / seed_seconds,
+        chain_vs_seed_loop=chain_seconds / seed_seconds,
+        seed_loop_same_votes=seed_votes == [[v.approve for v in r.votes] for r in chain.rounds],
+        repeats=max(1, repeats),
         chain_accuracy=chain.final_accuracy,
         memory_accuracy=memory.final_accuracy,
         centralized_accuracy=centralized,
@@ -98,10 +157,15 @@ def render(report: OverheadReport) -> Table:
     def pct(value: float | None) -> str:
         return "n/a" if value is None else f"{100 * value:.1f}%"
 
+    chain_target, memory_target = f"target <= {TARGET_CHAIN_VS_SEED}x", f"target <= {TARGET_MEMORY_VS_SEED}x"
+    table.add_row(f"embedded chain / seed's loop ({chain_target})", f"{report.chain_vs_seed_loop:.2f}x")
+    table.add_row(f"in memory / seed's loop ({memory_target})", f"{report.memory_vs_seed_loop:.2f}x")
     table.add_row("time on the chain / time in memory", f"{report.ratio:.2f}x")
     table.add_row("chain cost per round", f"{report.chain_per_round_ms:.0f} ms")
-    table.add_row("(absolute: chain, memory)", f"{report.chain_seconds:.1f} s, {report.memory_seconds:.1f} s")
+    absolute = f"{report.chain_seconds:.1f} s, {report.memory_seconds:.1f} s, {report.seed_loop_seconds:.1f} s"
+    table.add_row(f"(absolute, best of {report.repeats}: chain, memory, seed's loop)", absolute)
     table.add_row("same votes and accepted hashes", "yes" if report.identical_outcomes else "NO")
+    table.add_row("seed's loop: same votes", "yes" if report.seed_loop_same_votes else "NO")
     table.add_row("accepted rounds", f"{report.accepted_rounds}/{report.rounds}")
     table.add_row("final accuracy, chain", pct(report.chain_accuracy))
     table.add_row("final accuracy, in memory", pct(report.memory_accuracy))
@@ -118,12 +182,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--partition", default="dirichlet:0.5")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--task", default="digits-mlp")
+    parser.add_argument("--repeats", type=int, default=1, help="runs of each driver, in turn (best kept)")
     parser.add_argument("--json", type=Path, help="also write the figures as JSON")
     args = parser.parse_args(argv)
     settings = make_settings(
         learners=args.learners, rounds=args.rounds, partition=args.partition, seed=args.seed, task=args.task
     )
-    report = measure(settings)
+    report = measure(settings, args.repeats)
     Console().print(render(report))
     if args.json:
         args.json.write_text(json.dumps(asdict(report), indent=2) + "\n")

@@ -1,7 +1,10 @@
 """Homogeneous Learning's table on digits: rounds and communication cost to the goal, RL vs random.
 
 Ten learners hold the dominant-class split (80% of one class each); every round one of them
-is nominated, trains the global model on its own data, and the others vote. Three selectors
+is nominated and trains the global model on its own data. In Homogeneous Learning's setting
+(``--setting hl``, the default) its update becomes the global model (plain local training, no
+damping, every valid proposal approved); in the platform's (``--setting platform``) the
+update is damped, trained with a class-balanced loss and put to the others' vote. Three selectors
 nominate: the trained RL policy, uniformly random selection (the paper's baseline) and
 round-robin. Each plays the same evaluation experiments (seeds no training episode used)
 until the global model reaches the goal accuracy on the holdout, and we count the rounds
@@ -13,14 +16,20 @@ The policy is read from ``--policy`` (default ``benchmarks/results/selector_poli
 with ``--retrain`` or when the file is missing, trained first and written there, its learning
 curve beside it.
 
-    python benchmarks/selector.py                                  # 50 evaluation seeds
-    python benchmarks/selector.py --retrain --train-episodes 120   # train the policy again first
+    python benchmarks/selector.py                                  # HL setting, evaluation seeds 0:50
+    python benchmarks/selector.py --setting platform               # the platform's voting setting
+    python benchmarks/selector.py --seeds 50:100 --json out.json   # any other evaluation seeds
+    python benchmarks/selector.py --retrain                        # rebuild the committed policy (hash checked)
     python benchmarks/selector.py --eval-seeds 3 --train-episodes 2 --policy /tmp/p.onnx --retrain  # quick
+
+Evaluation seed ``k`` is experiment seed ``2**32 + k``: no training episode uses it.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import hashlib
 import json
 import sys
 import time
@@ -55,6 +64,13 @@ DEFAULT_POLICY = RESULTS / "selector_policy.onnx"
 #: The paper's reductions against random selection, in percent.
 PAPER_ROUNDS_REDUCTION = 50.8
 PAPER_COST_REDUCTION = 74.6
+#: The committed policy's training: ``--retrain`` with these settings must rebuild it byte for byte.
+COMMITTED_TRAINING = {"train_episodes": 120, "train_seed": 0, "network": "shared", "learners": 10, "goal": 0.8}
+#: sha256 of ``benchmarks/results/selector_policy.onnx``.
+COMMITTED_POLICY_SHA256 = "662db8042f781c841a3728b934eb40e68c16e168fa851c11070b3ee735fb3931"
+#: The setting the committed policy is trained in, and its exploration schedule.
+COMMITTED_SETTING = "hl"
+COMMITTED_EPSILON_DECAY = 0.04
 
 #: A selector: given the environment (its next round's public context), the learner to nominate.
 Chooser = Callable[[SelectionEnvironment], int]
@@ -115,15 +131,22 @@ def _costs(env: SelectionEnvironment) -> Iterator[float]:
         yield float(env.cost[prev, nxt])
 
 
-def usable_evaluation_seeds(env: SelectionEnvironment, count: int, excluded: set[int]) -> list[int]:
-    """The first ``count`` evaluation seeds the data split can serve (and no training used)."""
+def usable_evaluation_seeds(env: SelectionEnvironment, chosen: range, excluded: set[int]) -> list[int]:
+    """The experiment seeds of evaluation seeds ``chosen`` that the data split can serve.
+
+    Evaluation seed ``k`` is experiment seed ``EVALUATION_SEED_BASE + k``, never a training seed.
+    """
     seeds: list[int] = []
-    candidates = iter(evaluation_seeds(4 * count + 10))
-    while len(seeds) < count:
-        seed, _ = env.reset_usable(candidates)
+    for seed in evaluation_seeds(chosen.stop)[chosen.start :]:
         if seed in excluded:
             raise ColearnValueError(f"evaluation seed {seed} was a training seed")
+        try:
+            env.reset(seed)
+        except ColearnValueError:
+            continue  # the split cannot serve this seed (skipped alike for every selector)
         seeds.append(seed)
+    if not seeds:
+        raise ColearnValueError(f"the data split serves none of the evaluation seeds {chosen.start}:{chosen.stop}")
     return seeds
 
 
@@ -152,15 +175,32 @@ def reduction(selector: Summary, baseline: Summary) -> tuple[float, float]:
 
 @dataclass(frozen=True)
 class Paired:
-    """The selector against random on the same seeds: per-seed differences (selector minus random)."""
+    """The selector against a baseline on the same seeds: per-seed differences (selector minus baseline).
+
+    ``*_ci95`` is the 95% t-interval of the mean difference; ``fewer_rounds`` and ``less_cost``
+    count the seeds on which the selector did strictly better.
+    """
 
     rounds_diff_mean: float
     rounds_diff_std: float
+    rounds_ci95: tuple[float, float]
     fewer_rounds: int
     cost_diff_mean: float
     cost_diff_std: float
+    cost_ci95: tuple[float, float]
     less_cost: int
     seeds: int
+
+
+def _interval(diffs: np.ndarray) -> tuple[float, float]:
+    """The 95% t-interval of the mean of ``diffs`` (a point with fewer than two values)."""
+    mean = float(diffs.mean())
+    if len(diffs) < 2:
+        return mean, mean
+    from scipy import stats
+
+    half = float(stats.t.ppf(0.975, len(diffs) - 1) * diffs.std(ddof=1) / np.sqrt(len(diffs)))
+    return mean - half, mean + half
 
 
 def paired(selector: list[EpisodeResult], baseline: list[EpisodeResult]) -> Paired:
@@ -171,11 +211,23 @@ def paired(selector: list[EpisodeResult], baseline: list[EpisodeResult]) -> Pair
     return Paired(
         rounds_diff_mean=float(rounds.mean()),
         rounds_diff_std=float(rounds.std(ddof=spread)),
+        rounds_ci95=_interval(rounds),
         fewer_rounds=int((rounds < 0).sum()),
         cost_diff_mean=float(cost.mean()),
         cost_diff_std=float(cost.std(ddof=spread)),
+        cost_ci95=_interval(cost),
         less_cost=int((cost < 0).sum()),
         seeds=len(rounds),
+    )
+
+
+def describe(versus: Paired, baseline: str) -> str:
+    """One line of paired statistics against ``baseline``."""
+    (r_lo, r_hi), (c_lo, c_hi) = versus.rounds_ci95, versus.cost_ci95
+    return (
+        f"paired by seed, RL minus {baseline}: {versus.rounds_diff_mean:+.2f} rounds (95% CI {r_lo:+.2f} to "
+        f"{r_hi:+.2f}; fewer on {versus.fewer_rounds}/{versus.seeds} seeds), {versus.cost_diff_mean:+.3f} cost "
+        f"(95% CI {c_lo:+.3f} to {c_hi:+.3f}; less on {versus.less_cost}/{versus.seeds})"
     )
 
 
@@ -218,11 +270,24 @@ def plot(results: dict[str, list[EpisodeResult]], path: Path, goal: float) -> Pa
     return path
 
 
+def is_committed_training(args: argparse.Namespace) -> bool:
+    """Whether ``args`` train the committed policy (so the result must match its hash)."""
+    given = {key: getattr(args, key) for key in COMMITTED_TRAINING}
+    return (
+        given == COMMITTED_TRAINING
+        and args.train_setting == COMMITTED_SETTING
+        and args.epsilon_decay == COMMITTED_EPSILON_DECAY
+    )
+
+
 def get_policy(args: argparse.Namespace, environment: EnvironmentSettings, console: Console) -> SelectorPolicy:
     if args.policy.exists() and not args.retrain:
         console.print(f"policy: {args.policy} (pass --retrain to train it again)")
         return SelectorPolicy.load(args.policy)
-    console.print(f"training the {args.network} policy: {args.train_episodes} episodes, seed {args.train_seed}...")
+    console.print(
+        f"training the {args.network} policy: {args.train_episodes} episodes, seed {args.train_seed}, "
+        f"{args.train_setting} setting..."
+    )
     started = time.monotonic()
 
     def show(e: EpisodeStats) -> None:
@@ -233,10 +298,18 @@ def get_policy(args: argparse.Namespace, environment: EnvironmentSettings, conso
             episodes=args.train_episodes,
             seed=args.train_seed,
             environment=environment,
-            dqn=DQNSettings.named(args.network),
+            dqn=dataclasses.replace(DQNSettings.named(args.network), epsilon_decay=args.epsilon_decay),
         ),
         on_episode=show if args.verbose else None,
     )
+    digest = hashlib.sha256(result.policy.to_bytes()).hexdigest()
+    if is_committed_training(args):
+        if digest != COMMITTED_POLICY_SHA256:
+            raise ColearnValueError(
+                f"the retrained policy's sha256 is {digest}, the committed policy's {COMMITTED_POLICY_SHA256}: "
+                "training is not reproducible here"
+            )
+        console.print(f"rebuilt the committed policy byte for byte (sha256 {digest})")
     result.policy.save(args.policy)
     result.write_curve(args.policy.with_name(args.policy.stem + "-learning-curve.json"))
     from colearn_chain.selector_training.plots import plot_learning_curve
@@ -246,34 +319,53 @@ def get_policy(args: argparse.Namespace, environment: EnvironmentSettings, conso
     return result.policy
 
 
+def parse_seeds(text: str) -> range:
+    """``A:B`` as the evaluation seeds A, A+1, ..., B-1."""
+    first, sep, last = text.partition(":")
+    try:
+        seeds = range(int(first), int(last)) if sep else range(0)
+    except ValueError:
+        seeds = range(0)
+    if not seeds or seeds.start < 0:
+        raise ColearnValueError(f"--seeds {text!r}: expected A:B with 0 <= A < B")
+    return seeds
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--policy", type=Path, default=DEFAULT_POLICY)
     parser.add_argument("--retrain", action="store_true", help="train the policy even if --policy exists")
-    parser.add_argument("--train-episodes", type=int, default=120)
-    parser.add_argument("--train-seed", type=int, default=0)
+    parser.add_argument("--train-episodes", type=int, default=COMMITTED_TRAINING["train_episodes"])
+    parser.add_argument("--train-seed", type=int, default=COMMITTED_TRAINING["train_seed"])
+    parser.add_argument("--train-setting", default=COMMITTED_SETTING, help="the setting training episodes play")
+    parser.add_argument("--epsilon-decay", type=float, default=COMMITTED_EPSILON_DECAY)
     parser.add_argument("--network", default="shared", help="shared | paper (the paper's 500-200 MLP)")
-    parser.add_argument("--eval-seeds", type=int, default=50, help="evaluation experiments (at least 20 for the table)")
+    parser.add_argument("--setting", default="hl", help="hl (Homogeneous Learning's, default) | platform")
+    parser.add_argument("--seeds", help="evaluation seeds A:B (default 0:EVAL_SEEDS)")
+    parser.add_argument("--eval-seeds", type=int, default=50, help="evaluation experiments, when --seeds is not given")
     parser.add_argument("--max-rounds", type=int, default=60, help="evaluation cap on rounds per experiment")
-    parser.add_argument("--learners", type=int, default=10)
-    parser.add_argument("--goal", type=float, default=0.8)
+    parser.add_argument("--learners", type=int, default=COMMITTED_TRAINING["learners"])
+    parser.add_argument("--goal", type=float, default=COMMITTED_TRAINING["goal"])
     parser.add_argument("--json", type=Path, help="also write the figures as JSON")
     parser.add_argument("--plot", type=Path, default=RESULTS / "selector.png")
     parser.add_argument("--verbose", action="store_true")
     args = parser.parse_args(argv)
     console = Console(width=140)
     try:
-        environment = EnvironmentSettings(learners=args.learners, goal=args.goal)
-        policy = get_policy(args, environment, console)
+        chosen = parse_seeds(args.seeds) if args.seeds else range(args.eval_seeds)
+        training = EnvironmentSettings(learners=args.learners, goal=args.goal, setting=args.train_setting)
+        environment = EnvironmentSettings(learners=args.learners, goal=args.goal, setting=args.setting)
+        policy = get_policy(args, training, console)
         env = SelectionEnvironment(environment)
         policy.check_learners(args.learners)
         if not np.array_equal(policy.info.cost, env.cost):
             raise ColearnValueError("the policy was trained with another cost matrix: --retrain")
         excluded = set(training_seeds(args.train_seed, 2 * args.train_episodes + 10))
-        seeds = usable_evaluation_seeds(env, args.eval_seeds, excluded)
+        seeds = usable_evaluation_seeds(env, chosen, excluded)
     except ColearnValueError as exc:
         console.print(f"[red]error[/red]: {exc}")
         return 2
+    console.print(f"{args.setting} setting, {len(seeds)} evaluation seeds ({chosen.start}:{chosen.stop})")
     results: dict[str, list[EpisodeResult]] = {}
     for name, choose in choosers(policy).items():
         started = time.monotonic()
@@ -288,23 +380,24 @@ def main(argv: list[str] | None = None) -> int:
         f"{cost:.1f}% less communication cost (paper {PAPER_COST_REDUCTION}%): "
         + ("[green]the paper's reductions are met[/green]" if met else "[yellow]the paper's reductions are not met")
     )
-    versus = paired(results["rl"], results["random"])
-    console.print(
-        f"paired by seed, RL minus random: {versus.rounds_diff_mean:+.1f} ± {versus.rounds_diff_std:.1f} rounds "
-        f"(fewer on {versus.fewer_rounds}/{versus.seeds} seeds), {versus.cost_diff_mean:+.3f} ± "
-        f"{versus.cost_diff_std:.3f} cost (less on {versus.less_cost}/{versus.seeds})"
-    )
+    versus_random = paired(results["rl"], results["random"])
+    versus_round_robin = paired(results["rl"], results["round-robin"])
+    console.print(describe(versus_random, "random"))
+    console.print(describe(versus_round_robin, "round-robin"))
     plot(results, args.plot, args.goal)
     console.print(f"plot: {args.plot}")
     if args.json:
         figures = {
+            "setting": args.setting,
             "goal": args.goal,
             "learners": args.learners,
             "max_rounds": args.max_rounds,
+            "policy_sha256": hashlib.sha256(policy.to_bytes()).hexdigest(),
             "seeds": seeds,
             "summaries": {name: asdict(s) for name, s in summaries.items()},
             "rl_vs_random": {"rounds_reduction": rounds, "cost_reduction": cost, "paper_met": met},
-            "paired_rl_minus_random": asdict(versus),
+            "paired_rl_minus_random": asdict(versus_random),
+            "paired_rl_minus_round_robin": asdict(versus_round_robin),
             "runs": {name: [asdict(r) for r in runs] for name, runs in results.items()},
         }
         args.json.write_text(json.dumps(figures, indent=2) + "\n")

@@ -132,7 +132,7 @@ def run_one(config: BenchConfig, strategy: str, attack: str | None) -> RunResult
     strategy_obj = make_strategy(strategy, {})
     initial = publish_initial_model(learners, store)
     ids = [a.address for a in generated_accounts(len(learners), seed=config.seed)]
-    ledger = InMemoryLedger(ids, config.threshold, bytes.fromhex(initial), selector_mode=strategy_obj.nominates)
+    ledger = InMemoryLedger(ids, config.threshold, initial, selector_mode=strategy_obj.nominates)
     experiment = Experiment(learners, ledger, store, strategy_obj, initial, evaluate, config.seed)
     triggered = triggered_set(task.holdout(config.seed))
     success: dict[str, float] = {}

@@ -16,21 +16,26 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from colearn_chain.chain import events as ev
 from colearn_chain.chain.types import fixed_to_score
 from colearn_chain.errors import ColearnError
 from colearn_chain.history import replay
+from colearn_chain.privacy import nothing_to_recompute, privacy_of_manifest
+from colearn_chain.weights.digest import Digest
 from colearn_chain.weights.store import BlobNotFound, ContentStore
 
 if TYPE_CHECKING:
     from colearn_chain.chain import CollectiveLearningClient
+    from colearn_chain.deployment import Deployment
 
 #: Version of the JSON layout (bumped on any incompatible change).
 AUDIT_FORMAT = 1
 
 
 def _hex(value: bytes) -> str:
-    return "0x" + value.hex()
+    return Digest(value).prefixed
 
 
 @dataclass
@@ -70,6 +75,10 @@ class AuditRound:
     global_model: str | None = None  # after the round
     ended_block: int | None = None
     accuracy: float | None = None
+    #: (epsilon, delta) the proposer had spent with this proposal, from its manifest (DP learners).
+    privacy: tuple[float, float] | None = None
+    #: Each DP learner's spent epsilon after the round, from the manifests so far.
+    dp_epsilon: dict[str, float] | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -87,6 +96,8 @@ class AuditRound:
             "global_model": self.global_model,
             "ended_block": self.ended_block,
             "accuracy": self.accuracy,
+            "privacy": None if self.privacy is None else {"epsilon": self.privacy[0], "delta": self.privacy[1]},
+            "dp_epsilon": self.dp_epsilon,
         }
 
 
@@ -128,6 +139,22 @@ class AuditReport:
     rounds: list[AuditRound]
     verified: bool = False
     discrepancies: list[Discrepancy] = field(default_factory=list)
+    #: Each round's hand-over cost, once :meth:`compute_costs` has been given a cost matrix.
+    hand_over_costs: list[float] | None = None
+
+    def compute_costs(self, matrix: np.ndarray) -> float:
+        """Each round's hand-over cost from the ledger alone, and their sum (the communication cost).
+
+        The cost of a round is ``matrix[prev][next]`` between the learners the ledger names as
+        the previous and this round's proposer (for a skipped round: its nominee); the first
+        round costs nothing. Stored in :attr:`hand_over_costs` and reported in the JSON.
+        """
+        from colearn_chain.strategies.rl.cost import hand_over_costs
+
+        index = {address.lower(): i for i, address in enumerate(self.learners)}
+        proposers = [index.get(r.proposer.lower()) if r.proposer else None for r in self.rounds]
+        self.hand_over_costs = hand_over_costs(matrix, proposers)
+        return float(sum(self.hand_over_costs))
 
     def summaries(self) -> list[LearnerSummary]:
         """Per learner: proposals made and accepted, votes cast, agreement, missed votes."""
@@ -158,11 +185,16 @@ class AuditReport:
                     copy = AuditRound(**{**vars(record), "votes": mine})
                     kept.append(copy)
             rounds = kept
+        costs = None
+        if self.hand_over_costs is not None:  # the kept rounds' own hand-over costs
+            by_round = {r.round: c for r, c in zip(self.rounds, self.hand_over_costs, strict=True)}
+            costs = [by_round[r.round] for r in rounds]
         return AuditReport(
             self.contract, self.chain_id, self.initial_model,
             [a for a in self.learners if learner is None or a == learner],
             rounds, self.verified,
             [d for d in self.discrepancies if round_index is None or d.round in (None, round_index)],
+            costs,
         )  # fmt: skip
 
     def to_json(self) -> dict[str, Any]:
@@ -177,6 +209,11 @@ class AuditReport:
             "learner_summaries": [s.to_json() for s in self.summaries()],
             "verified": self.verified,
             "discrepancies": [d.to_json() for d in self.discrepancies],
+            **(
+                {}
+                if self.hand_over_costs is None
+                else {"communication_cost": float(sum(self.hand_over_costs)), "hand_over_costs": self.hand_over_costs}
+            ),
         }
 
     def to_csv(self) -> str:
@@ -222,7 +259,7 @@ def verify(report: AuditReport, store: ContentStore, recompute: Recompute | None
     - the global model after each round follows the accepted proposals;
     - an aggregated proposal recomputes, from its manifest and stored inputs, to its hash.
     """
-    from colearn_chain.weights.codec import WeightsSpec, decode_weights, sha256_hex
+    from colearn_chain.weights.codec import WeightsSpec, decode_weights
 
     found: list[Discrepancy] = []
     spec: WeightsSpec | None = None
@@ -247,7 +284,7 @@ def verify(report: AuditReport, store: ContentStore, recompute: Recompute | None
                 except ColearnError as exc:
                     found.append(Discrepancy(record.round, "invalid-model", f"proposal {record.weights}: {exc}"))
             if record.manifest is not None:
-                found.extend(_verify_manifest(record, store, recompute, sha256_hex))
+                found.extend(_verify_manifest(record, store, recompute))
         if record.outcome == "accepted":
             expected_global = record.weights or expected_global
         if record.global_model is not None and record.global_model != expected_global:
@@ -262,7 +299,7 @@ def verify(report: AuditReport, store: ContentStore, recompute: Recompute | None
 
 
 def _verify_manifest(
-    record: AuditRound, store: ContentStore, recompute: Recompute | None, sha256_hex: Callable[[bytes], str]
+    record: AuditRound, store: ContentStore, recompute: Recompute | None
 ) -> list[Discrepancy]:
     assert record.manifest is not None and record.weights is not None
     try:
@@ -281,18 +318,18 @@ def _verify_manifest(
             if key in described and described[key] != actual:
                 detail = f"manifest says {key} {described[key]!r}, the chain {actual!r}"
                 found.append(Discrepancy(record.round, "invalid-manifest", detail))
-    if recompute is None:
+    if recompute is None or nothing_to_recompute(described):
         return found
     try:
         rebuilt = recompute(manifest, store)
     except (ColearnError, ValueError, KeyError) as exc:
         return [*found, Discrepancy(record.round, "recompute-failed", f"manifest {record.manifest}: {exc}")]
-    if "0x" + sha256_hex(rebuilt) != record.weights:
+    if Digest.of(rebuilt).prefixed != record.weights:
         found.append(
             Discrepancy(
                 record.round,
                 "recompute-mismatch",
-                f"the manifest recomputes to 0x{sha256_hex(rebuilt)}, not the proposed {record.weights}",
+                f"the manifest recomputes to {Digest.of(rebuilt).prefixed}, not the proposed {record.weights}",
             )
         )
     return found
@@ -333,6 +370,20 @@ def model_scorer(data_file: Path, learner: dict[str, Any] | None) -> Callable[[b
     return LearnerSpec.from_json(dict(learner or {})).source().file_scorer(data_file)
 
 
+def attach_privacy(report: AuditReport, store: ContentStore) -> None:
+    """Read each proposal's spent (epsilon, delta) from its manifest, and each learner's running epsilon."""
+    spent: dict[str, float] = {}
+    for record in report.rounds:
+        if record.manifest is not None and record.proposer is not None:
+            try:
+                record.privacy = privacy_of_manifest(json.loads(store.get(record.manifest)))
+            except (BlobNotFound, ValueError):
+                record.privacy = None
+            if record.privacy is not None:
+                spent[record.proposer] = record.privacy[0]
+        record.dp_epsilon = dict(spent) if spent else None
+
+
 def audit_contract(
     client: CollectiveLearningClient,
     store: ContentStore,
@@ -342,9 +393,46 @@ def audit_contract(
 ) -> AuditReport:
     """The report of the contract behind ``client``: built, optionally verified and evaluated."""
     report = build_report(client.events(), client.address, client.chain.chain_id, client.initial_model())
+    attach_privacy(report, store)
     if check:
         report.discrepancies = verify(report, store, default_recompute())
         report.verified = True
     if evaluate is not None:
         evaluate_models(report, store, model_scorer(evaluate, learner))
+    return report
+
+
+def audit_deployment(
+    deployment: Deployment,
+    store: ContentStore,
+    *,
+    rpc: str | None = None,
+    check: bool = False,
+    evaluate: Path | None = None,
+    cost_seed: int | None = None,
+    cost: Path | None = None,
+) -> AuditReport:
+    """The report of a deployed experiment (``colearn-chain audit``), from a node and a store.
+
+    ``store`` is already open (the deployment's or another; the CLI opens it read-only, never
+    creating one); ``rpc`` replaces the deployment's node; ``check`` verifies the history;
+    ``evaluate`` re-scores every global model on that data file with the deployment's task.
+    With ``cost`` (a CSV of hand-over costs) or ``cost_seed`` (the random matrix of that seed)
+    the report also gives each round's hand-over cost, from the ledger's proposers alone.
+
+    Raises
+    ------
+    ColearnFileError, ColearnValueError
+        For an unreadable cost file or a matrix of the wrong shape, negative or non-finite.
+    """
+    from colearn_chain.chain import CollectiveLearningClient, connect
+
+    chain = connect(rpc or deployment.rpc_url)
+    client = CollectiveLearningClient.at(chain, deployment.contract, deployment.deployment_block)
+    report = audit_contract(client, store, check, evaluate, deployment.learner)
+    if cost is not None or cost_seed is not None:
+        from colearn_chain.strategies.rl.cost import cost_matrix, read_cost_csv
+
+        count = len(report.learners)
+        report.compute_costs(read_cost_csv(cost, count) if cost is not None else cost_matrix(count, cost_seed or 0))
     return report

@@ -1,17 +1,29 @@
-"""The deployment file: everything a participant or an auditor needs to find one experiment.
+"""Deploying an experiment, and the deployment file that lets others find it.
 
-``colearn-chain deploy`` writes it; ``learner``, ``audit`` and ``selector serve`` read it. It is
-plain JSON with a version, so that other tools can read it too.
+:func:`deploy_contract` is the one way an experiment's contract is deployed, by ``colearn-chain
+run`` (through :func:`colearn_chain.simulation.build_chain_ledger`) and by ``colearn-chain
+deploy`` (through :func:`deploy_experiment`, which also publishes the initial model and funds the
+learners). ``deploy`` writes the deployment file; ``learner``, ``audit`` and ``selector serve``
+read it. It is plain JSON with a version, so that other tools can read it too.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from colearn_chain.errors import ColearnFileError
+from colearn_chain.weights.digest import Digest
+
+if TYPE_CHECKING:
+    from eth_account.signers.local import LocalAccount
+
+    from colearn_chain.chain import Chain, CollectiveLearningClient
+    from colearn_chain.learner_spec import LearnerSpec
+    from colearn_chain.weights.store import ContentStore
 
 FORMAT_VERSION = 1
 
@@ -29,7 +41,8 @@ class Deployment:
     artifact_sha256:
         sha256 of the artifact file the contract was deployed from.
     store:
-        The content store's location (a directory path, shared by the participants).
+        The content store's location, shared by the participants: a directory path, or a
+        ``file://`` or ``s3://bucket/prefix`` URL (what ``--store`` takes).
     learner:
         How participants build their learner: ``{"task": NAME}`` for a built-in task or
         ``{"factory": "package.module:factory"}``, plus ``seed`` and ``count``.
@@ -89,3 +102,110 @@ class Deployment:
             return cls(**data)
         except TypeError as exc:
             raise ColearnFileError(f"deployment file {path} is malformed: {exc}") from exc
+
+
+def deploy_contract(
+    chain: Chain,
+    deployer: LocalAccount,
+    learners: Sequence[str],
+    *,
+    threshold: float,
+    max_rounds: int,
+    initial_model: str | bytes,
+    proposal_window: int = 0,
+    voting_window: int = 0,
+    selector: str | None = None,
+) -> CollectiveLearningClient:
+    """Deploy one experiment's contract with ``learners`` (addresses, in order).
+
+    Parameters
+    ----------
+    threshold:
+        Share of the n - 1 voters that must approve, in (0, 1] (the contract keeps basis points).
+    max_rounds:
+        Rounds the experiment lasts (0: unlimited).
+    initial_model:
+        The digest of the model every learner starts from, in any spelling.
+    proposal_window, voting_window:
+        Blocks a round waits for its proposal and for its votes (0: forever).
+    selector:
+        The address allowed to nominate proposers; None for the contract's rotation.
+    """
+    from colearn_chain.chain import ZERO_ADDRESS, CollectiveLearningClient
+    from colearn_chain.ledger import threshold_to_bps
+
+    return CollectiveLearningClient.deploy(
+        chain,
+        deployer,
+        list(learners),
+        threshold_bps=threshold_to_bps(threshold),
+        proposal_window=proposal_window,
+        voting_window=voting_window,
+        max_rounds=max_rounds,
+        initial_model=Digest(initial_model).bytes32,
+        selector=selector or ZERO_ADDRESS,
+    )
+
+
+def deploy_experiment(
+    rpc_url: str,
+    deployer: LocalAccount,
+    learners: Sequence[str],
+    store: ContentStore,
+    spec: LearnerSpec,
+    *,
+    threshold: float,
+    max_rounds: int,
+    proposal_window: int = 0,
+    voting_window: int = 0,
+    selector: str | None = None,
+    strategy: str = "round-robin",
+    strategy_params: dict[str, Any] | None = None,
+    fund_wei: int | None = None,
+) -> Deployment:
+    """Publish the initial model in ``store``, deploy the contract, fund the learners; describe it.
+
+    The initial model is learner 0's of ``spec`` (every learner built from one spec starts from
+    the same weights). ``store`` is already open (the CLI opens and checks ``--store`` before it
+    unlocks the keystore); the deployment records its :attr:`~ContentStore.location`. Returns the
+    deployment file's contents; saving it is the caller's choice.
+    """
+    from colearn_chain.chain import ZERO_ADDRESS, connect
+    from colearn_chain.chain.artifact import default_artifact
+    from colearn_chain.experiment import publish_initial_model
+    from colearn_chain.ledger import threshold_to_bps
+
+    chain = connect(rpc_url)
+    initial = publish_initial_model([spec.build(0)], store)
+    client = deploy_contract(
+        chain,
+        deployer,
+        learners,
+        threshold=threshold,
+        max_rounds=max_rounds,
+        initial_model=initial,
+        proposal_window=proposal_window,
+        voting_window=voting_window,
+        selector=selector,
+    )
+    if fund_wei is not None:
+        chain.fund(list(learners), fund_wei, deployer)
+    return Deployment(
+        chain_id=chain.chain_id,
+        rpc_url=rpc_url,
+        contract=client.address,
+        deployment_block=client.deployment_block,
+        artifact_sha256=default_artifact().sha256,
+        store=store.location,
+        learner=spec.to_json(),
+        learners=list(learners),
+        threshold=threshold,
+        threshold_bps=threshold_to_bps(threshold),
+        proposal_window=proposal_window,
+        voting_window=voting_window,
+        max_rounds=max_rounds,
+        selector=selector or ZERO_ADDRESS,
+        initial_model=str(initial),
+        strategy=strategy,
+        strategy_params=dict(strategy_params or {}),
+    )

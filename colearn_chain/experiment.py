@@ -10,13 +10,23 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 
-from colearn_chain.chain.types import ZERO_HASH
-from colearn_chain.interface import MachineLearningInterface, Weights, weights_to_onnx
-from colearn_chain.ledger import Ledger, RoundOutcome, fixed_point_score
-from colearn_chain.records import RoundRecord, VoteRecord, hex32
-from colearn_chain.rounds import adopt, decide_vote, load_proposal
+from colearn_chain.interface import MachineLearningInterface, Weights, publishable_onnx
+from colearn_chain.ledger import Ballot, Ledger, RoundOutcome, fixed_point_score
+from colearn_chain.privacy import budget_exceeded, consumed_epsilon, exhausted_learners
+from colearn_chain.records import RoundRecord, VoteRecord
+from colearn_chain.rounds import (
+    SharedProposals,
+    adopt,
+    decide_vote,
+    load_proposal,
+    make_checked_proposal,
+    publish_contribution,
+    publish_proposal,
+)
 from colearn_chain.strategies.base import ProposalStrategy, RoundContext
+from colearn_chain.weights.digest import Digest
 from colearn_chain.weights.store import ContentStore
 
 log = logging.getLogger(__name__)
@@ -25,13 +35,13 @@ log = logging.getLogger(__name__)
 Evaluator = Callable[[Weights], float | None]
 
 
-def publish_initial_model(learners: Sequence[MachineLearningInterface], store: ContentStore) -> str:
+def publish_initial_model(learners: Sequence[MachineLearningInterface], store: ContentStore) -> Digest:
     """Put learner 0's current model in the store and make it every learner's starting point.
 
     Everyone must start from the same global model, whose hash the contract records as
     ``initialModel``; learners built with one seed already agree, a user's may not.
     """
-    digest = store.put(weights_to_onnx(learners[0].mli_get_current_weights()))
+    digest = Digest(store.put(publishable_onnx(learners[0].mli_get_current_weights(), "learner 0")))
     for learner in learners:
         adopt(learner, store, digest)
     return digest
@@ -81,6 +91,7 @@ class Experiment:
     def __post_init__(self) -> None:
         self._global_digest = self.initial_model
         self._accuracy_cache: dict[str, float | None] = {}
+        self._shared = SharedProposals(self.store)
 
     @property
     def global_digest(self) -> str:
@@ -93,7 +104,7 @@ class Experiment:
             return None
         digest = self._global_digest
         if digest not in self._accuracy_cache:
-            weights = load_proposal(self.learners[0], self.store, digest)
+            weights = load_proposal(self.learners[0], self.store, digest, self._shared)
             self._accuracy_cache[digest] = self.evaluate(weights)
         return self._accuracy_cache[digest]
 
@@ -109,66 +120,98 @@ class Experiment:
         """Play the next round to its end and record it."""
         round_index = len(self.history)
         ids = self.ledger.learner_ids
-        context = RoundContext(round_index, self.learners, ids, self.store, tuple(self.history), self.seed)
+        self._shared = SharedProposals(self.store)  # this round's proposal, fetched and decoded once
+        exhausted = exhausted_learners(self.learners)
+        context = RoundContext(
+            round_index, self.learners, ids, self.store, tuple(self.history), self.seed, exhausted
+        )
         nominee = self.strategy.nominate(context)
         if nominee is not None:
             self.ledger.nominate(round_index, nominee)
         proposer = self.ledger.proposer(round_index)
         if proposer is None:
             raise RuntimeError(f"round {round_index} has no proposer")  # a strategy bug, not user input
+        if proposer in exhausted:
+            return self._skip(round_index, proposer)
 
         contributions: dict[int, str] = {}
         for contributor in self.strategy.contributors(context, proposer):
-            update = weights_to_onnx(self.learners[contributor].mli_propose_weights())
-            contributions[contributor] = self.store.put(update)
-            self.ledger.contribute(contributor, round_index, bytes.fromhex(contributions[contributor]))
-        proposal = self.strategy.propose(context, proposer, contributions)
-        digest = self.store.put(proposal.weights)
-        manifest = self.store.put(proposal.manifest) if proposal.manifest is not None else None
-        outcome = self.ledger.propose(
-            proposer, round_index, bytes.fromhex(digest), bytes.fromhex(manifest) if manifest else ZERO_HASH
-        )
+            if contributor in exhausted:
+                continue  # a spent privacy budget: no update from it
+            record_update = partial(self.ledger.contribute, contributor, round_index)
+            published_update = publish_contribution(
+                self.learners[contributor], self.store, record_update, who=f"learner {contributor}"
+            )
+            if published_update is not None:
+                contributions[contributor] = published_update
+        proposal = make_checked_proposal(self.strategy, context, proposer, contributions, f"learner {proposer}")
+        if budget_exceeded(proposal.training_summary):
+            return self._skip(round_index, proposer)
+        published = publish_proposal(self.store, proposal, partial(self.ledger.propose, proposer, round_index))
+        digest, manifest, outcome = published.weights, published.manifest, published.recorded
         log.info("round %d: learner %d proposed %s", round_index, proposer, digest[:12])
 
         votes: list[VoteRecord] = []
+        ballots: list[Ballot] = []
         decoded: dict[int, Weights | None] = {}
         for voter, learner in enumerate(self.learners):
             if voter == proposer:
                 continue
-            decision = decide_vote(learner, self.store, digest, who=f"learner {voter}")
+            decision = decide_vote(learner, self.store, digest, who=f"learner {voter}", shared=self._shared)
             decoded[voter] = decision.weights
-            closing = self.ledger.vote(voter, round_index, decision.approve, decision.score)
-            outcome = closing or outcome
+            ballots.append(Ballot(voter, decision.approve, decision.score))
             votes.append(VoteRecord(ids[voter], decision.approve, fixed_point_score(decision.score), decision.reason))
+        if ballots:  # every vote of the round in one batch: one submitVotes transaction on a chain
+            outcome = self.ledger.vote_all(round_index, ballots) or outcome
         if outcome is None:
             raise RuntimeError(f"round {round_index} did not end after every vote")  # ledger bug
 
         if outcome.accepted:
             for index, learner in enumerate(self.learners):
-                adopt(learner, self.store, digest, decoded.get(index))
+                adopt(learner, self.store, digest, decoded.get(index), self._shared)
             self._global_digest = digest
         record = self._record(round_index, ids[proposer], digest, manifest, outcome, votes)
         self.history.append(record)
         return record
 
+    def _skip(self, round_index: int, proposer: int) -> RoundRecord:
+        """End the round without a proposal: the proposer's privacy budget is spent."""
+        log.warning(
+            "round %d: learner %d's privacy budget is spent (DP_BUDGET_EXCEEDED): no proposal, the round is skipped",
+            round_index, proposer,
+        )  # fmt: skip
+        outcome = self.ledger.skip(round_index)
+        record = self._record(round_index, self.ledger.learner_ids[proposer], None, None, outcome, [], skipped=True)
+        self.history.append(record)
+        return record
+
+    def _dp_epsilon(self) -> dict[str, float] | None:
+        """Each DP learner's spent epsilon (None when no learner trains with differential privacy)."""
+        spent = {self.ledger.learner_ids[i]: consumed_epsilon(learner) for i, learner in enumerate(self.learners)}
+        known = {address: value for address, value in spent.items() if value is not None}
+        return known or None
+
     def _record(
         self,
         round_index: int,
         proposer: str,
-        digest: str,
-        manifest: str | None,
+        digest: Digest | None,
+        manifest: Digest | None,
         outcome: RoundOutcome,
         votes: list[VoteRecord],
+        skipped: bool = False,
     ) -> RoundRecord:
         return RoundRecord(
             round=round_index,
             proposer=proposer,
-            weights=hex32(digest),
-            manifest=hex32(manifest) if manifest else None,
+            weights=digest.prefixed if digest is not None else None,
+            manifest=manifest.prefixed if manifest else None,
             accepted=outcome.accepted,
             approvals=outcome.approvals,
             rejections=outcome.rejections,
             votes=votes,
             test_accuracy=self.global_accuracy(),
-            global_model=hex32(outcome.global_model),
+            global_model=Digest(outcome.global_model).prefixed,
+            skipped=skipped,
+            dp_epsilon=self._dp_epsilon(),
         )

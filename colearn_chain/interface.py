@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import abc
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from enum import Enum
 from typing import Any
 
@@ -12,11 +12,14 @@ from pydantic import BaseModel, ConfigDict
 
 from colearn_chain.errors import ColearnValueError
 from colearn_chain.weights.codec import (
+    Array,
     WeightsSpec,
     decode_weights,
     encode_weights,
     normalize_weights,
 )
+from colearn_chain.weights.errors import InvalidWeightsBlob
+from colearn_chain.weights.onnx_model import check_onnx_model, is_full_model
 
 __all__ = [
     "ColearnModel",
@@ -27,8 +30,11 @@ __all__ = [
     "ModelFormat",
     "ProposedWeights",
     "TrainingSummary",
+    "UnpublishableWeights",
     "Weights",
+    "check_learner_bytes",
     "onnx_to_weights",
+    "publishable_onnx",
     "weights_to_onnx",
 ]
 
@@ -172,22 +178,68 @@ def _arrays_of(weights: Weights) -> list[np.ndarray] | dict[str, np.ndarray]:
     )
 
 
+class UnpublishableWeights(ColearnValueError):
+    """Bytes a learner handed over are not a valid ONNX model: the platform will not publish them."""
+
+
+def check_learner_bytes(blob: bytes, like: bytes | None = None) -> bytes:
+    """Check bytes that stand for a model: a canonical weights container or a checked full ONNX model.
+
+    Nothing else crosses the wire: a pickle (colearn's random forest example pickles its model)
+    does not parse as ONNX and is refused here, before any learner sees it. With ``like`` (the
+    receiving learner's own bytes), the blob must be of the same kind, and a weights container
+    must have exactly its names, dtypes and shapes.
+
+    Raises
+    ------
+    InvalidWeightsBlob
+        With the reason (see :func:`~colearn_chain.weights.codec.decode_weights` and
+        :func:`~colearn_chain.weights.onnx_model.check_onnx_model`).
+    """
+    data = bytes(blob)
+    if like is not None and is_full_model(like):
+        check_onnx_model(data)
+        return data
+    if like is None and is_full_model(data):
+        check_onnx_model(data)
+        return data
+    spec = WeightsSpec.from_weights(decode_weights(like)) if like is not None else None
+    decode_weights(data, spec=spec)
+    return data
+
+
 def weights_to_onnx(weights: Weights) -> bytes:
     """Serialize a learner's weights to the ONNX bytes that travel and get hashed.
 
     Arrays (a list, or a name -> array mapping) go through the deterministic codec, so the
     same weights always give the same bytes and hence the same hash; ONNX bytes a learner
-    made itself are passed through unchanged.
+    made itself are checked (:func:`check_learner_bytes`) and passed through unchanged.
 
     Raises
     ------
+    UnpublishableWeights
+        If the learner's bytes are not a valid ONNX model (a pickle, say).
     ColearnValueError
         If ``weights.weights`` is neither bytes nor a list/dict of numeric arrays.
     """
     held = weights.weights
     if isinstance(held, bytes | bytearray | memoryview):
-        return bytes(held)
+        try:
+            return check_learner_bytes(bytes(held))
+        except InvalidWeightsBlob as exc:
+            raise UnpublishableWeights(
+                f"the bytes it handed over are not a valid ONNX model, so they are not published ({exc}); "
+                "hand over numpy arrays, or ONNX (colearn_chain.compat.convert_model_to_onnx), never a pickle"
+            ) from exc
     return encode_weights(_arrays_of(weights))
+
+
+def publishable_onnx(weights: Weights, who: str) -> bytes:
+    """:func:`weights_to_onnx`, with an error that names the learner ``who``."""
+    try:
+        return weights_to_onnx(weights)
+    except ColearnValueError as exc:
+        raise UnpublishableWeights(f"{who}: {exc}") from exc
 
 
 def _is_torch_tensor(value: Any) -> bool:
@@ -204,13 +256,22 @@ def _like_element(decoded: np.ndarray, original: Any) -> Any:
     return decoded
 
 
-def onnx_to_weights(blob: bytes, like: Weights) -> Weights:
+#: Checks and decodes a blob against a layout (:func:`~colearn_chain.weights.codec.decode_weights`).
+DecodeWeights = Callable[[bytes, WeightsSpec], dict[str, Array]]
+
+
+def _decode(blob: bytes, spec: WeightsSpec) -> dict[str, Array]:
+    return decode_weights(blob, spec=spec)
+
+
+def onnx_to_weights(blob: bytes, like: Weights, decode: DecodeWeights = _decode) -> Weights:
     """Turn ONNX bytes back into weights of the same kind as ``like``.
 
     A learner gets back what it handed over: a list when it gave a list, a dict with the same
     names when it gave a dict, bytes when it gave bytes. The blob is checked against the
     layout (names, shapes, dtypes) of ``like``, so a blob for another model is refused
-    rather than loaded.
+    rather than loaded. ``decode`` does the checking and decoding (a cache shares that work
+    between learners of one process: it must hand each caller arrays of its own).
 
     Raises
     ------
@@ -219,9 +280,9 @@ def onnx_to_weights(blob: bytes, like: Weights) -> Weights:
     """
     held = like.weights
     if isinstance(held, bytes | bytearray | memoryview):
-        return Weights(weights=bytes(blob))
+        return Weights(weights=check_learner_bytes(bytes(blob), like=bytes(held)))
     normalized = normalize_weights(_arrays_of(like))
-    decoded = decode_weights(blob, spec=WeightsSpec.from_weights(normalized))
+    decoded = decode(blob, WeightsSpec.from_weights(normalized))
     if isinstance(held, Mapping):
         return Weights(weights={name: _like_element(decoded[str(name)], value) for name, value in held.items()})
     return Weights(weights=[_like_element(decoded[name], value) for name, value in zip(normalized, held, strict=True)])

@@ -14,6 +14,7 @@ from typing import Any
 from colearn_chain.errors import ColearnValueError
 from colearn_chain.interface import MachineLearningInterface
 from colearn_chain.plugins import LearnerSource, learner_source
+from colearn_chain.privacy import dp_config_from_params
 
 
 @dataclass(frozen=True)
@@ -24,21 +25,37 @@ class LearnerSpec:
     factory: str | None
     seed: int
     count: int
+    #: Differential privacy for a built-in task's learners: colearn's DiffPrivConfig fields.
+    dp: dict[str, float] | None = None
 
     def __post_init__(self) -> None:
         if (self.task is None) == (self.factory is None):
             raise ColearnValueError("give exactly one of a built-in task or a learner factory")
         if self.count < 1:
             raise ColearnValueError("an experiment needs at least 1 learner")
+        if self.dp is not None:
+            if self.factory is not None:
+                raise ColearnValueError(
+                    "--dp trains the built-in tasks' learners privately; a learner factory of your own "
+                    "configures colearn's DiffPrivConfig itself"
+                )
+            dp_config_from_params(self.dp)
 
     def to_json(self) -> dict[str, Any]:
-        return {"task": self.task, "factory": self.factory, "seed": self.seed, "count": self.count}
+        data: dict[str, Any] = {"task": self.task, "factory": self.factory, "seed": self.seed, "count": self.count}
+        if self.dp is not None:
+            data["dp"] = dict(self.dp)
+        return data
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> LearnerSpec:
         try:
-            return cls(data.get("task"), data.get("factory"), int(data["seed"]), int(data["count"]))
-        except (KeyError, TypeError, ValueError) as exc:
+            dp = data.get("dp")
+            return cls(
+                data.get("task"), data.get("factory"), int(data["seed"]), int(data["count"]),
+                {str(k): float(v) for k, v in dp.items()} if dp is not None else None,
+            )  # fmt: skip
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise ColearnValueError(f"malformed learner description {data!r}: {exc}") from exc
 
     def build(
@@ -57,4 +74,5 @@ class LearnerSpec:
 
     def source(self) -> LearnerSource:
         """Where this experiment's learners come from (the registered task, or the user's factory)."""
-        return learner_source(task=self.task, factory=self.factory)
+        source = learner_source(task=self.task, factory=self.factory)
+        return source.with_training(dp=dp_config_from_params(self.dp)) if self.dp is not None else source

@@ -12,24 +12,38 @@ from __future__ import annotations
 import abc
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from eth_account.signers.local import LocalAccount
 
 from colearn_chain.chain import CollectiveLearningClient, score_to_fixed
 from colearn_chain.chain import events as ev
-from colearn_chain.chain.types import ZERO_HASH, Receipt, fixed_to_score
+from colearn_chain.chain.types import ZERO_ADDRESS, ZERO_HASH, Receipt, fixed_to_score
 from colearn_chain.errors import ColearnRuntimeError, ColearnValueError
+from colearn_chain.weights.digest import Digest
 
 
 @dataclass(frozen=True)
 class RoundOutcome:
-    """How a round ended: the tally and the global model after it."""
+    """How a round ended: the tally and the global model after it.
+
+    The fields of the contract's ``RoundFinalized`` event, without its place in the chain (the
+    in-memory ledger has none): the chain ledger builds it from the event's fields by name.
+    """
 
     round: int
     accepted: bool
     approvals: int
     rejections: int
     global_model: bytes
+
+
+class Ballot(NamedTuple):
+    """One learner's vote in a round's batch: who (by index), the verdict and its score."""
+
+    learner: int
+    approve: bool
+    score: float
 
 
 def threshold_to_bps(threshold: float) -> int:
@@ -81,25 +95,50 @@ class Ledger(abc.ABC):
         """Record a vote; returns the outcome if it was the last eligible vote."""
 
     @abc.abstractmethod
+    def vote_all(self, round: int, votes: Sequence[tuple[int, bool, float]]) -> RoundOutcome | None:
+        """Record a round's votes at once, in learner order, as the contract's ``submitVotes``.
+
+        ``votes`` holds ``(learner, approve, score)`` entries (:class:`Ballot`), in any order. A
+        learner may appear once; the proposer may not appear. A learner who already voted is
+        skipped, as the contract skips it. Returns the outcome if the batch closed the round.
+        """
+
+    @abc.abstractmethod
+    def skip(self, round: int) -> RoundOutcome:
+        """End ``round`` without a proposal (its proposer's privacy budget is spent)."""
+
+    @abc.abstractmethod
     def global_model(self) -> bytes:
         """The current global model's hash."""
 
 
 class InMemoryLedger(Ledger):
-    """PROTOCOL.md's tally in memory: no chain, no gas, no signatures."""
+    """PROTOCOL.md's rules and tally in memory: no chain, no gas, no signatures, no deadlines.
+
+    Every call the contract would revert is refused with :class:`ColearnRuntimeError` (a test
+    checks each call against the protocol's reference model, so ``run --in-memory`` cannot drift
+    from the contract).
+
+    ``initial_model`` is the starting model's digest in any spelling (hex or ``bytes32``).
+
+    Without a clock there are no deadlines, so :meth:`skip` stands for "the proposal window
+    has passed": it is allowed on the round in progress as long as nobody has proposed (the
+    contract's remaining ``skip`` conditions), and refused otherwise. The simulation calls it
+    only when the proposer's privacy budget is spent.
+    """
 
     def __init__(
         self,
         learner_ids: Sequence[str],
         threshold: float,
-        initial_model: bytes,
+        initial_model: bytes | str,
         selector_mode: bool = False,
     ) -> None:
         if not learner_ids:
             raise ColearnValueError("an experiment needs at least one learner")
         self.learner_ids = list(learner_ids)
         self.threshold_bps = threshold_to_bps(threshold)
-        self._global = initial_model
+        self._global = Digest(initial_model).bytes32
         self._selector_mode = selector_mode
         self._nominee: int | None = None
         self._round = 0
@@ -122,18 +161,24 @@ class InMemoryLedger(Ledger):
         return round % len(self.learner_ids)
 
     def nominate(self, round: int, learner: int) -> None:
+        if not self._selector_mode:
+            raise ColearnRuntimeError("this experiment has no selector: nobody may nominate")
         self._check_round(round)
+        self._check_learner(learner)
+        if self._nominee is not None or self._proposal is not None:
+            raise ColearnRuntimeError(f"round {round} already has its proposer")
         self._nominee = learner
 
     def contribute(self, learner: int, round: int, weights: bytes) -> None:
         self._check_round(round)
-        if self._proposal is not None or learner in self._contributed:
+        self._check_learner(learner)
+        if self._proposal is not None or learner in self._contributed or weights == ZERO_HASH:
             raise ColearnRuntimeError(f"learner {learner} may not contribute in round {round}")
         self._contributed.add(learner)
 
     def propose(self, learner: int, round: int, weights: bytes, manifest: bytes) -> RoundOutcome | None:
         self._check_round(round)
-        if learner != self.proposer(round) or self._proposal is not None:
+        if learner != self.proposer(round) or self._proposal is not None or weights == ZERO_HASH:
             raise ColearnRuntimeError(f"learner {learner} may not propose in round {round}")
         self._proposal = weights
         if len(self.learner_ids) == 1:
@@ -142,6 +187,7 @@ class InMemoryLedger(Ledger):
 
     def vote(self, learner: int, round: int, approve: bool, score: float) -> RoundOutcome | None:
         self._check_round(round)
+        self._check_learner(learner)
         if self._proposal is None or learner == self.proposer(round) or learner in self._voted:
             raise ColearnRuntimeError(f"learner {learner} may not vote in round {round}")
         self._voted.add(learner)
@@ -150,12 +196,41 @@ class InMemoryLedger(Ledger):
             return self._end()
         return None
 
+    def vote_all(self, round: int, votes: Sequence[tuple[int, bool, float]]) -> RoundOutcome | None:
+        self._check_round(round)
+        ballots = sorted((Ballot(*vote) for vote in votes), key=lambda ballot: ballot.learner)
+        if self._proposal is None or not ballots:
+            raise ColearnRuntimeError(f"round {round} has no proposal or the batch is empty")
+        learners = [ballot.learner for ballot in ballots]
+        for position, ballot in enumerate(ballots):
+            self._check_learner(ballot.learner)
+            if ballot.learner in learners[:position] or ballot.learner == self.proposer(round):
+                raise ColearnRuntimeError(f"learner {ballot.learner} may not vote in round {round}'s batch")
+        outcome = None
+        for ballot in ballots:
+            if ballot.learner not in self._voted:
+                outcome = self.vote(ballot.learner, round, ballot.approve, ballot.score)
+        return outcome
+
+    def skip(self, round: int) -> RoundOutcome:
+        self._check_round(round)
+        if self._proposal is not None:
+            raise ColearnRuntimeError(f"round {round} has a proposal: it cannot be skipped")
+        outcome = RoundOutcome(self._round, False, 0, 0, self._global)
+        self._round += 1
+        self._nominee, self._contributed = None, set()
+        return outcome
+
     def global_model(self) -> bytes:
         return self._global
 
     def _check_round(self, round: int) -> None:
         if round != self._round:
             raise ColearnRuntimeError(f"round {round} is not the round in progress ({self._round})")
+
+    def _check_learner(self, learner: int) -> None:
+        if not 0 <= learner < len(self.learner_ids):
+            raise ColearnRuntimeError(f"{learner} is not a learner's index")
 
     def _end(self) -> RoundOutcome:
         voters = len(self.learner_ids) - 1
@@ -170,7 +245,12 @@ class InMemoryLedger(Ledger):
 
 
 class ChainLedger(Ledger):
-    """The driver contract: every proposal and vote is a signed transaction by its learner."""
+    """The driver contract: every proposal and vote is signed by its learner's own account.
+
+    A proposal is its proposer's transaction; a round's votes are each voter's EIP-712
+    signature, relayed by the proposer in one ``submitVotes`` transaction (:meth:`vote_all`),
+    or a voter's own ``vote`` transaction (:meth:`vote`).
+    """
 
     def __init__(
         self,
@@ -183,6 +263,10 @@ class ChainLedger(Ledger):
         self.learner_ids = [a.address for a in accounts]
         self.selector = selector
         self._index = {address: i for i, address in enumerate(self.learner_ids)}
+        #: What this ledger proposed, by round: the hash voters sign and the relaying proposer.
+        self._proposals: dict[int, tuple[int, bytes]] = {}
+        self._nominees: dict[int, int] = {}
+        self._rotates: bool | None = None
 
     @property
     def contract(self) -> str | None:
@@ -193,6 +277,17 @@ class ChainLedger(Ledger):
         return self.client.chain.chain_id
 
     def proposer(self, round: int) -> int | None:
+        """The proposer, from what this ledger knows where it can (no view call per round).
+
+        Without a selector the contract rotates (``round mod n``, PROTOCOL.md); with one, the
+        learner this ledger nominated. Only a round nominated elsewhere asks ``roundInfo``.
+        """
+        if self._rotates is None:  # read once: a deployment's selector never changes
+            self._rotates = self.client.selector() == ZERO_ADDRESS
+        if self._rotates:
+            return round % len(self.learner_ids)
+        if round in self._nominees:
+            return self._nominees[round]
         address = self.client.round_info(round).proposer
         return self._index.get(address)
 
@@ -200,17 +295,44 @@ class ChainLedger(Ledger):
         if self.selector is None:
             raise ColearnValueError("this experiment was deployed without a selector: it cannot nominate")
         self.client.nominate(self.selector, round, self.learner_ids[learner])
+        self._nominees = {round: learner}
 
     def contribute(self, learner: int, round: int, weights: bytes) -> None:
         self.client.contribute(self.accounts[learner], round, weights)
 
     def propose(self, learner: int, round: int, weights: bytes, manifest: bytes) -> RoundOutcome | None:
         receipt = self.client.propose(self.accounts[learner], round, weights, manifest or ZERO_HASH)
+        self._proposals = {round: (learner, weights)}
         return _outcome(receipt)
 
     def vote(self, learner: int, round: int, approve: bool, score: float) -> RoundOutcome | None:
         receipt = self.client.vote(self.accounts[learner], round, approve, score_to_fixed(score))
         return _outcome(receipt)
+
+    def vote_all(self, round: int, votes: Sequence[tuple[int, bool, float]]) -> RoundOutcome | None:
+        if round in self._proposals:
+            proposer, weights = self._proposals[round]
+        else:  # proposed by someone else: the chain says what was proposed, and by whom
+            info = self.client.round_info(round)
+            proposer, weights = self._index.get(info.proposer, 0), info.weights
+        signed = [
+            self.client.sign_vote(self.accounts[learner], round, weights, approve, score_to_fixed(score))
+            for learner, approve, score in votes
+        ]
+        receipt = self.client.submit_votes(self.accounts[proposer], round, signed)
+        return _outcome(receipt)
+
+    def skip(self, round: int) -> RoundOutcome:
+        """Let the proposal window pass (mining empty blocks) and ``skip`` the round on chain."""
+        window = self.client.proposal_window()
+        if window == 0:
+            raise ColearnRuntimeError("the contract was deployed without a proposal window: no round can be skipped")
+        chain = self.client.chain
+        last_open = self.client.round_info(round).start_block + window
+        if chain.block_number() < last_open:
+            chain.mine(last_open - chain.block_number())  # the skip lands in the block after these
+        self.client.skip(self.accounts[0], round)
+        return RoundOutcome(round, False, 0, 0, self.client.global_model())
 
     def global_model(self) -> bytes:
         return self.client.global_model()
@@ -219,5 +341,5 @@ class ChainLedger(Ledger):
 def _outcome(receipt: Receipt) -> RoundOutcome | None:
     for event in receipt.events:
         if isinstance(event, ev.RoundFinalized):
-            return RoundOutcome(event.round, event.accepted, event.approvals, event.rejections, event.global_model)
+            return RoundOutcome(**ev.event_fields(event))
     return None

@@ -14,7 +14,9 @@ import logging
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import overload
+from functools import partial
+from pathlib import Path
+from typing import TYPE_CHECKING, overload
 
 from eth_account.signers.local import LocalAccount
 
@@ -22,14 +24,19 @@ from colearn_chain.chain import CollectiveLearningClient, RoundInfo, RoundStatus
 from colearn_chain.chain import contract_errors as ce
 from colearn_chain.chain import events as ev
 from colearn_chain.chain.backends import ChainUnavailable
-from colearn_chain.chain.types import ZERO_ADDRESS, ZERO_HASH
+from colearn_chain.chain.types import ZERO_ADDRESS
 from colearn_chain.errors import ColearnRuntimeError
 from colearn_chain.history import round_records
-from colearn_chain.interface import MachineLearningInterface, weights_to_onnx
+from colearn_chain.interface import MachineLearningInterface
+from colearn_chain.privacy import budget_exceeded, summary_of
 from colearn_chain.records import RoundRecord
-from colearn_chain.rounds import adopt, decide_vote
+from colearn_chain.rounds import adopt, decide_vote, make_checked_proposal, publish_contribution, publish_proposal
 from colearn_chain.strategies.base import ProposalStrategy, RoundContext
+from colearn_chain.weights.digest import Digest
 from colearn_chain.weights.store import BlobNotFound, ContentStore
+
+if TYPE_CHECKING:
+    from colearn_chain.deployment import Deployment
 
 log = logging.getLogger("colearn_chain.participant")
 
@@ -131,8 +138,14 @@ class Participant:
         self.window_proposal = client.proposal_window()
         self.window_voting = client.voting_window()
         self.last_round = client.max_rounds() - 1  # -1: unlimited
-        self._adopted: bytes | None = None
+        self._adopted: Digest | None = None
+        self._spent_logged = False
         self._history_of: tuple[int, tuple[RoundRecord, ...]] | None = None
+
+    @property
+    def adopted_model(self) -> Digest | None:
+        """The global model this participant's learner holds now (None before its first step)."""
+        return self._adopted
 
     # -- the loop -------------------------------------------------------------------------
     def run(self) -> None:
@@ -190,10 +203,20 @@ class Participant:
         context = self._context(round_index)
         expected = set(self.strategy.contributors(context, proposer)) if proposer is not None else set()
         proposal_open = not self.window_proposal or block + 1 <= info.start_block + self.window_proposal
+        budget_spent = (self.index in expected or proposer == self.index) and budget_exceeded(summary_of(self.learner))
+        if budget_spent and proposal_open:
+            if not self._spent_logged:
+                log.warning(
+                    "round %d: privacy budget spent (DP_BUDGET_EXCEEDED): this learner no longer proposes or "
+                    "contributes, and keeps voting", round_index,
+                )  # fmt: skip
+                self._spent_logged = True
+            return False  # the proposal window passes and the round is skipped
         if self.index in expected and self.account.address not in contributed and proposal_open:
-            update = weights_to_onnx(self.learner.mli_propose_weights())
-            digest = self.store.put(update)
-            self.client.contribute(self.account, round_index, bytes.fromhex(digest))
+            record_update = partial(self.client.contribute, self.account, round_index)
+            digest = publish_contribution(self.learner, self.store, record_update, who=f"learner {self.index}")
+            if digest is None:
+                return False  # spent while training: the window passes and the round is skipped
             log.info("round %d: contributed update %s", round_index, digest[:12])
             return True
         if proposer == self.index and proposal_open:
@@ -201,13 +224,13 @@ class Participant:
             waiting = expected - have
             if waiting and not self._window_half_gone(block, info.start_block):
                 return False
-            contributions = {self.learners.index(a): w.hex() for a, w in contributed.items()}
-            proposal = self.strategy.propose(context, self.index, contributions)
-            digest = self.store.put(proposal.weights)
-            manifest = self.store.put(proposal.manifest) if proposal.manifest is not None else None
-            self.client.propose(
-                self.account, round_index, bytes.fromhex(digest), bytes.fromhex(manifest) if manifest else ZERO_HASH
-            )
+            contributions: dict[int, str] = {self.learners.index(a): Digest(w) for a, w in contributed.items()}
+            who = f"learner {self.index}"
+            proposal = make_checked_proposal(self.strategy, context, self.index, contributions, who)
+            if budget_exceeded(proposal.training_summary):
+                return False  # spent while proposing: the window passes and the round is skipped
+            record_proposal = partial(self.client.propose, self.account, round_index)
+            digest = publish_proposal(self.store, proposal, record_proposal).weights
             log.info("round %d: proposed %s", round_index, digest[:12])
             return True
         if not proposal_open:
@@ -224,7 +247,7 @@ class Participant:
         )
         voting_open = not self.window_voting or block + 1 <= info.proposed_block + self.window_voting
         if info.proposer != self.account.address and not voted and voting_open:
-            digest = info.weights.hex()
+            digest = Digest(info.weights)
             decision = decide_vote(self.learner, self.store, digest, who=f"learner {self.index}")
             self.client.vote(self.account, round_index, decision.approve, score_to_fixed(decision.score))
             verdict = "approve" if decision.approve else "reject"
@@ -240,17 +263,17 @@ class Participant:
     # -- helpers --------------------------------------------------------------------------
     def _adopt_global_model(self) -> None:
         """Make the chain's global model this learner's current model (once per model)."""
-        model = self.client.global_model()
+        model = Digest(self.client.global_model())
         if model == self._adopted:
             return
         try:
-            adopt(self.learner, self.store, model.hex())
+            adopt(self.learner, self.store, model)
         except BlobNotFound as exc:
             raise ColearnRuntimeError(
-                f"the global model 0x{model.hex()} is not in the store {self.store!r}: is this the experiment's store?"
+                f"the global model {model.prefixed} is not in the store {self.store!r}: is this the experiment's store?"
             ) from exc
         if self._adopted is not None:
-            log.info("adopted global model %s", model.hex()[:12])
+            log.info("adopted global model %s", model[:12])
         self._adopted = model
 
     def _window_half_gone(self, block: int, start: int) -> bool:
@@ -277,3 +300,51 @@ class Participant:
             seed=self.seed,
         )
 
+
+def join_experiment(
+    deployment: Deployment,
+    account: LocalAccount,
+    store: ContentStore,
+    *,
+    rpc: str | None = None,
+    data: Path | None = None,
+    partition: str = "iid",
+    index: int | None = None,
+    settings: ParticipantSettings | None = None,
+) -> Participant:
+    """``account``'s participant in a deployed experiment (``colearn-chain learner``), ready to run.
+
+    Its learner is the deployment's: its shard ``index`` of the task under ``partition`` (by
+    default its position among the learners), or the task's model on its own ``data`` file.
+
+    Parameters
+    ----------
+    store:
+        The content store, already open: the deployment's, or one given instead (the CLI opens
+        and checks ``--store`` or the deployment's store before it unlocks the keystore).
+    rpc:
+        A node to use instead of the deployment's.
+
+    Raises
+    ------
+    ColearnValueError
+        ``account`` is not one of the deployment's learners, the node is on another chain, or the
+        deployment's strategy cannot run with one participant per process.
+    """
+    from colearn_chain.chain import connect
+    from colearn_chain.errors import ColearnValueError
+    from colearn_chain.learner_spec import LearnerSpec
+    from colearn_chain.strategies import make_strategy
+
+    if account.address not in deployment.learners:
+        raise ColearnValueError(f"{account.address} is not one of this deployment's learners")
+    position = deployment.learners.index(account.address)
+    spec = LearnerSpec.from_json(deployment.learner)
+    learner = spec.build(position if index is None else index, partition=partition, data_file=data)
+    chain = connect(rpc or deployment.rpc_url)
+    if chain.chain_id != deployment.chain_id:
+        raise ColearnValueError(f"the node is on chain {chain.chain_id}, the deployment on chain {deployment.chain_id}")
+    client = CollectiveLearningClient.at(chain, deployment.contract, deployment.deployment_block)
+    strategy = make_strategy(deployment.strategy, deployment.strategy_params)
+    strategy.check_distributed()
+    return Participant(client, account, learner, store, strategy, settings, seed=spec.seed)

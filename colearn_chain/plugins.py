@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from functools import cache
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from colearn_chain.errors import ColearnValueError
 from colearn_chain.interface import MachineLearningInterface, Weights
@@ -32,6 +32,10 @@ from colearn_chain.interface import MachineLearningInterface, Weights
 ENTRY_POINT_GROUP = "colearn_chain.plugins"
 #: Plug-ins loaded by import path even when no installed distribution declares them.
 BUILTIN_PLUGINS = ("learners.registration:register",)
+
+#: How a source's learners may train and vote (see :meth:`LearnerSource.with_training`): the
+#: platform's own rule, or Homogeneous Learning's (``hl``: plain local epochs, every proposal approved).
+SETTINGS = ("platform", "hl")
 
 #: Scores a global model on data no learner trains on (None where it cannot).
 Evaluator = Callable[[Weights], float | None]
@@ -78,6 +82,12 @@ class LearnerSource(Protocol):
 
     def with_local_epochs(self, epochs: int) -> LearnerSource:
         """The same source whose learners train ``epochs`` local epochs per proposal."""
+        ...
+
+    def with_training(self, *, dp: Any = None, setting: str = "platform") -> LearnerSource:
+        """The same source whose learners train with differential privacy ``dp`` (colearn's
+        ``DiffPrivConfig``, None for none) in ``setting`` (``platform``, or ``hl``: Homogeneous
+        Learning's plain local epochs); raises if the source cannot."""
         ...
 
 

@@ -7,6 +7,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from colearn_chain.weights.digest import Digest
+
 
 @dataclass(frozen=True)
 class VoteRecord:
@@ -24,11 +26,16 @@ class VoteRecord:
 
 @dataclass(frozen=True)
 class RoundRecord:
-    """One round as it ended; hashes and addresses as 0x hex."""
+    """One round as it ended; hashes and addresses as 0x hex.
+
+    A ``skipped`` round had no proposal (its proposer's privacy budget was spent): ``weights``
+    is then None and nobody voted. ``dp_epsilon`` maps each learner that trains with
+    differential privacy to the epsilon it had spent by the end of the round.
+    """
 
     round: int
     proposer: str
-    weights: str
+    weights: str | None
     manifest: str | None
     accepted: bool
     approvals: int
@@ -36,6 +43,8 @@ class RoundRecord:
     votes: list[VoteRecord]
     test_accuracy: float | None
     global_model: str = ""
+    skipped: bool = False
+    dp_epsilon: dict[str, float] | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The round as ``results.json`` lists it."""
@@ -57,8 +66,19 @@ class ExperimentResult:
     centralized_accuracy: float | None
     rounds: list[RoundRecord] = field(default_factory=list)
     settings: dict[str, Any] = field(default_factory=dict)
+    #: Each round's hand-over cost (from the previous round's proposer), in round order.
+    hand_over_costs: list[float] | None = None
+
+    @property
+    def communication_cost(self) -> float | None:
+        """The experiment's communication cost: the sum of its hand-over costs."""
+        return None if self.hand_over_costs is None else float(sum(self.hand_over_costs))
 
     def to_json(self) -> dict[str, Any]:
+        rounds = [r.to_json() for r in self.rounds]
+        if self.hand_over_costs is not None:
+            for data, cost in zip(rounds, self.hand_over_costs, strict=True):
+                data["hand_over_cost"] = cost
         return {
             "contract": self.contract,
             "chain_id": self.chain_id,
@@ -66,7 +86,8 @@ class ExperimentResult:
             "final_accuracy": self.final_accuracy,
             "centralized_accuracy": self.centralized_accuracy,
             "settings": self.settings,
-            "rounds": [r.to_json() for r in self.rounds],
+            "communication_cost": self.communication_cost,
+            "rounds": rounds,
         }
 
     def write(self, path: Path) -> Path:
@@ -76,7 +97,5 @@ class ExperimentResult:
 
 
 def hex32(digest: bytes | str) -> str:
-    """A 32-byte hash as 0x-prefixed lowercase hex, from bytes or (0x-less) hex."""
-    if isinstance(digest, bytes):
-        return "0x" + digest.hex()
-    return digest if digest.startswith("0x") else "0x" + digest
+    """A 32-byte hash as 0x-prefixed lowercase hex, from any spelling (see :class:`Digest`)."""
+    return Digest(digest).prefixed

@@ -15,6 +15,7 @@ import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from colearn_chain.errors import ColearnValueError
 from colearn_chain.interface import MachineLearningInterface, Weights
@@ -22,7 +23,7 @@ from colearn_chain.plugins import Evaluator, LearnerSource, PluginRegistry
 from learners.data import load_data_file, split_holdout
 from learners.partition import parse_partition
 from learners.plugin import make_user_learner
-from learners.tasks import TASKS, Task, data_file_task
+from learners.tasks import TASKS, Task, data_file_task, with_setting
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,8 @@ class TaskSource:
     """A built-in :class:`~learners.tasks.Task` (or one on a user's data file) as a learner source."""
 
     task: Task
+    #: Differential privacy of every learner made (colearn's DiffPrivConfig), None for none.
+    dp: Any = None
 
     @property
     def name(self) -> str:
@@ -39,7 +42,7 @@ class TaskSource:
         parse_partition(partition)
 
     def make_learner(self, index: int, count: int, seed: int, *, partition: str = "iid") -> MachineLearningInterface:
-        return self.task.make_learner(index, count, seed, partition=parse_partition(partition))
+        return self.task.make_learner(index, count, seed, partition=parse_partition(partition), dp=self.dp)
 
     def learner_on_file(self, path: Path, index: int, seed: int) -> MachineLearningInterface:
         """The task's model (same initial weights as everyone's) on a participant's private file."""
@@ -54,7 +57,9 @@ class TaskSource:
         rest, test = split_holdout(data, task.test_fraction, seed + index)
         train, vote = split_holdout(rest, task.vote_fraction / (1 - task.test_fraction), seed + index + 1)
         name = f"{task.name} learner {index} on {path.name}"
-        return task.learner_on(train, vote, test, seed=seed, learner_seed=seed * 1_000_003 + index, name=name)
+        return task.learner_on(
+            train, vote, test, seed=seed, learner_seed=seed * 1_000_003 + index, name=name, dp=self.dp
+        )
 
     def evaluator(self, seed: int) -> Evaluator:
         task, holdout = self.task, self.task.holdout(seed)
@@ -79,7 +84,10 @@ class TaskSource:
         return score
 
     def with_local_epochs(self, epochs: int) -> TaskSource:
-        return TaskSource(dataclasses.replace(self.task, local_epochs=epochs))
+        return TaskSource(dataclasses.replace(self.task, local_epochs=epochs), self.dp)
+
+    def with_training(self, *, dp: Any = None, setting: str = "platform") -> TaskSource:
+        return TaskSource(with_setting(self.task, setting), dp if dp is not None else self.dp)
 
 
 @dataclass(frozen=True)
@@ -112,6 +120,16 @@ class FactorySource:
 
     def with_local_epochs(self, epochs: int) -> LearnerSource:
         raise ColearnValueError(f"learner {self.spec!r}: a user's factory sets its own training, not local epochs")
+
+    def with_training(self, *, dp: Any = None, setting: str = "platform") -> LearnerSource:
+        if dp is not None:
+            raise ColearnValueError(
+                "--dp trains the built-in tasks' learners privately; a learner of your own takes "
+                "colearn's DiffPrivConfig itself (e.g. PytorchLearner(diff_priv_config=...))"
+            )
+        if setting != "platform":
+            raise ColearnValueError(f"--setting {setting} applies to the built-in tasks, not a learner of your own")
+        return self
 
 
 def _data_file_source(path: Path) -> TaskSource:

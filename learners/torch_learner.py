@@ -6,7 +6,7 @@ import contextlib
 import copy
 import math
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from typing import Literal, TypeAlias
+from typing import TYPE_CHECKING, Literal, TypeAlias
 
 import numpy as np
 import torch
@@ -16,16 +16,22 @@ from torch.utils.data import DataLoader
 from colearn_chain.errors import ColearnValueError
 from colearn_chain.interface import (
     ColearnModel,
+    DiffPrivConfig,
+    ErrorCodes,
     MachineLearningInterface,
     ModelFormat,
     ProposedWeights,
+    TrainingSummary,
     Weights,
 )
 from colearn_chain.weights.codec import WeightsSpec, decode_weights, normalize_weights
 from colearn_chain.weights.export import export_torch_model
 from learners.data import Dataset
 
-VoteCriterion = Literal["loss", "accuracy"]
+if TYPE_CHECKING:
+    from learners.privacy import DPSGD
+
+VoteCriterion = Literal["loss", "accuracy", "approve-all"]
 OptimizerFactory: TypeAlias = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
 LossFn: TypeAlias = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 DataSource: TypeAlias = Dataset | DataLoader  # type: ignore[type-arg]
@@ -259,7 +265,9 @@ class TorchLearner(MachineLearningInterface):
         shards keeps a proposal from drifting towards the proposer's own classes, so more
         proposals pass the vote and the model keeps improving for everyone.
     vote_criterion
-        ``"loss"`` (lower is better) or ``"accuracy"`` (higher is better).
+        ``"loss"`` (lower is better), ``"accuracy"`` (higher is better), or ``"approve-all"``:
+        score by the loss but approve every proposal that could be tested (Homogeneous
+        Learning has no vote: each update simply becomes the global model).
     seed
         Makes shuffling (and any randomness in the module) reproducible.
     example_input
@@ -271,6 +279,13 @@ class TorchLearner(MachineLearningInterface):
         faster than two threads on a 2-core machine).
     name
         A label for messages.
+    dp
+        Train with differential privacy (DP-SGD through opacus, see
+        :mod:`learners.privacy`): each proposal's ``training_summary.dp_budget`` holds the
+        budget spent so far, and once the next proposal would exceed ``target_epsilon`` the
+        learner proposes nothing new: it returns its current weights with
+        ``ErrorCodes.DP_BUDGET_EXCEEDED`` (colearn's rule). It keeps voting. A model opacus
+        cannot train privately (e.g. with BatchNorm) or bad settings are refused here.
     """
 
     def __init__(
@@ -292,9 +307,12 @@ class TorchLearner(MachineLearningInterface):
         example_input: torch.Tensor | None = None,
         num_threads: int | None = 1,
         name: str = "learner",
+        dp: DiffPrivConfig | None = None,
     ) -> None:
-        if vote_criterion not in ("loss", "accuracy"):
-            raise ColearnValueError(f"vote_criterion must be 'loss' or 'accuracy' (got {vote_criterion!r})")
+        if vote_criterion not in ("loss", "accuracy", "approve-all"):
+            raise ColearnValueError(
+                f"vote_criterion must be 'loss', 'accuracy' or 'approve-all' (got {vote_criterion!r})"
+            )
         if local_epochs < 1:
             raise ColearnValueError(f"local_epochs must be at least 1 (got {local_epochs})")
         if local_steps is not None and local_steps < 1:
@@ -322,6 +340,12 @@ class TorchLearner(MachineLearningInterface):
         self._example = example_input if example_input is not None else self.train_data.example()
         self._proposals = 0
         self._current_vote_score: float | None = None
+        self.dp = dp
+        self._dp: DPSGD | None = None
+        if dp is not None:
+            from learners.privacy import DPSGD  # opacus is imported only by private learners
+
+            self._dp = DPSGD(model, dp, len(self.train_data), batch_size, name)
 
     # -------------------------------------------------------------- evaluation
     def _scores(self, module: nn.Module, data: _Data) -> tuple[float, float]:
@@ -331,13 +355,15 @@ class TorchLearner(MachineLearningInterface):
     def _criterion(self, module: nn.Module, data: _Data) -> float:
         """The vote criterion's value of ``module`` on ``data``."""
         loss, accuracy = self._scores(module, data)
-        return loss if self.vote_criterion == "loss" else accuracy
+        return accuracy if self.vote_criterion == "accuracy" else loss
 
     def is_better(self, score: float, than: float) -> bool:
-        """colearn's rule: strictly lower loss, or strictly higher accuracy."""
+        """colearn's rule: strictly lower loss, or strictly higher accuracy (approve-all: any finite score)."""
         if not math.isfinite(score):
             return False
-        return score < than if self.vote_criterion == "loss" else score > than
+        if self.vote_criterion == "approve-all":
+            return True
+        return score > than if self.vote_criterion == "accuracy" else score < than
 
     @property
     def current_vote_score(self) -> float:
@@ -411,20 +437,48 @@ class TorchLearner(MachineLearningInterface):
             if steps_left is None and epochs_done >= self.local_epochs:
                 return
 
+    def steps_per_proposal(self) -> int:
+        """The optimizer steps one proposal takes (local_steps, or local_epochs passes)."""
+        if self.local_steps is not None:
+            return self.local_steps
+        if self._dp is not None:
+            return self.local_epochs * self._dp.batches_per_epoch
+        return self.local_epochs * max(1, math.ceil(len(self.train_data) / self.batch_size))
+
+    def training_summary(self) -> TrainingSummary | None:
+        """The privacy budget spent so far (None without DP); DP_BUDGET_EXCEEDED once spent."""
+        return None if self._dp is None else self._dp.summary(self.steps_per_proposal())
+
     # ---------------------------------------------------------- the interface
     def mli_propose_weights(self) -> Weights:
-        """Train a copy of the current model locally; the current model is untouched."""
+        """Train a copy of the current model locally; the current model is untouched.
+
+        With differential privacy, a proposal that would exceed the budget is not trained:
+        the current weights come back with ``ErrorCodes.DP_BUDGET_EXCEEDED``.
+        """
         current = state_arrays(self.model)
-        load_arrays(self._scratch, current)
+        if self._dp is not None:
+            summary = self._dp.summary(self.steps_per_proposal())
+            if summary.error_code is ErrorCodes.DP_BUDGET_EXCEEDED:
+                return Weights(weights=current, training_summary=summary)
         seed = _seed_for(self.seed, self._proposals)
         self._proposals += 1
         with _torch_threads(self.num_threads), torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)  # for dropout and the like inside the module
-            self._train(self._scratch, torch.Generator().manual_seed(seed))
-        trained = state_arrays(self._scratch)
+            if self._dp is None:
+                load_arrays(self._scratch, current)
+                self._train(self._scratch, torch.Generator().manual_seed(seed))
+                trained = state_arrays(self._scratch)
+            else:
+                load_arrays(self._dp.inner, current)
+                loader = self.train_data.loader
+                data = loader if loader is not None else (self.train_data.x, self.train_data.y)
+                self._dp.train(data, self.optimizer_factory, self.train_loss_fn, self.steps_per_proposal(), seed)
+                trained = state_arrays(self._dp.inner)
         if self.update_scale != 1.0:
             trained = [_damped(old, new, self.update_scale) for old, new in zip(current, trained, strict=True)]
-        return Weights(weights=trained)
+        spent = None if self._dp is None else TrainingSummary(dp_budget=self._dp.budget())  # this one was paid for
+        return Weights(weights=trained, training_summary=spent)
 
     def mli_test_weights(self, weights: Weights) -> ProposedWeights:
         """Score ``weights`` on the vote and test sets; approve iff strictly better."""
@@ -446,8 +500,12 @@ class TorchLearner(MachineLearningInterface):
         self._current_vote_score = None
 
     def mli_get_current_weights(self) -> Weights:
-        """A copy of the current model's weights (a list of arrays in state_dict order)."""
-        return Weights(weights=state_arrays(self.model))
+        """A copy of the current model's weights (a list of arrays in state_dict order).
+
+        With differential privacy, ``training_summary`` holds the budget spent so far, with
+        ``DP_BUDGET_EXCEEDED`` once the next proposal would pass the target (as in colearn).
+        """
+        return Weights(weights=state_arrays(self.model), training_summary=self.training_summary())
 
     def mli_get_current_model(self) -> ColearnModel:
         """The current model as a runnable ONNX model taking a batch of features."""

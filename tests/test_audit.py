@@ -9,6 +9,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from eth_abi.abi import decode
 from eth_utils.address import to_checksum_address
@@ -16,6 +17,7 @@ from eth_utils.crypto import keccak
 
 from colearn_chain.audit import AuditReport, build_report, verify
 from colearn_chain.chain import Chain, CollectiveLearningClient, connect
+from colearn_chain.chain import events as ev
 from colearn_chain.chain.anvil import AnvilNode
 from colearn_chain.experiment import Experiment, publish_initial_model
 from colearn_chain.ledger import ChainLedger
@@ -23,6 +25,7 @@ from colearn_chain.plots import plot_audit
 from colearn_chain.simulation import build_learners, make_settings
 from colearn_chain.strategies import make_strategy
 from colearn_chain.weights.codec import encode_weights
+from colearn_chain.weights.digest import Digest
 from colearn_chain.weights.store import InMemoryStore
 
 # The event signatures exactly as PROTOCOL.md writes them: what an outside client knows.
@@ -43,7 +46,7 @@ def _play(chain: Chain, rounds: int = 3, learners: int = 3) -> tuple[CollectiveL
     accounts = chain.new_funded_accounts(learners)
     client = CollectiveLearningClient.deploy(
         chain, chain.dev_accounts()[0], [a.address for a in accounts],
-        max_rounds=rounds, initial_model=bytes.fromhex(initial),
+        max_rounds=rounds, initial_model=initial.bytes32,
     )  # fmt: skip
     Experiment(built, ChainLedger(client, accounts), store, make_strategy("round-robin"), initial, evaluate).run(rounds)
     return client, store
@@ -63,12 +66,65 @@ def test_rounds_are_rebuilt_from_events(played: tuple[CollectiveLearningClient, 
     for record in report.rounds:
         info = client.round_info(record.round)
         assert record.proposer == info.proposer
-        assert record.weights == "0x" + info.weights.hex()
+        assert record.weights == Digest(info.weights).prefixed
         assert record.manifest is None
         assert (record.approvals, record.rejections) == (info.approvals, info.rejections)
         assert record.outcome == info.status.name.lower()
         assert len(record.votes) == 2
-    assert report.rounds[-1].global_model == "0x" + client.global_model().hex()
+    assert report.rounds[-1].global_model == Digest(client.global_model()).prefixed
+
+
+def test_communication_cost_from_the_ledgers_proposers_alone(
+    played: tuple[CollectiveLearningClient, InMemoryStore, AuditReport],
+) -> None:
+    client, _, report = played
+    fresh = build_report(client.events(), client.address, client.chain.chain_id, client.initial_model())
+    assert "communication_cost" not in fresh.to_json()  # only when a matrix is given
+    matrix = np.array([[0.0, 1.0, 4.0], [1.0, 0.0, 2.0], [4.0, 2.0, 0.0]])
+    proposers = [report.learners.index(r.proposer) for r in report.rounds if r.proposer]
+    assert proposers == [0, 1, 2]  # round-robin
+    assert fresh.compute_costs(matrix) == 3.0  # 0 -> 1 -> 2 (on its own report: the fixture is shared)
+    data = fresh.to_json()
+    assert data["hand_over_costs"] == [0.0, 1.0, 2.0] and data["communication_cost"] == 3.0
+    assert fresh.filtered(round_index=2).hand_over_costs == [2.0]  # a filtered report keeps its rounds' costs
+
+
+def test_each_rounds_votes_arrive_in_one_relayed_transaction(
+    played: tuple[CollectiveLearningClient, InMemoryStore, AuditReport],
+) -> None:
+    """``run`` relays a round's signed votes in one submitVotes: one vote-carrying tx per round."""
+    client, store, report = played
+    events = client.events()
+    for record in report.rounds:
+        cast = [e for e in events if isinstance(e, ev.VoteCast) and e.round == record.round]
+        proposed = [e for e in events if isinstance(e, ev.WeightsProposed) and e.round == record.round]
+        ended = [e for e in events if isinstance(e, ev.RoundFinalized) and e.round == record.round]
+        assert len(cast) == 2 and len({e.tx_hash for e in cast}) == 1
+        assert cast[0].tx_hash != proposed[0].tx_hash  # the votes are not the proposal's transaction
+        assert ended[0].tx_hash == cast[0].tx_hash  # the batch's last vote closed the round
+        assert [v.voter for v in record.votes] == [e.voter for e in cast]  # the audit reads them all
+        order = [client.learners().index(e.voter) for e in cast]
+        assert order == sorted(order)  # in learner order, as submitVotes requires
+    assert verify(report, store) == []
+
+
+def test_a_round_robin_chain_run_reads_no_round_info(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The ledger knows each proposer (rotation, or its own nomination): no roundInfo per round."""
+    chain = connect()
+    try:
+        asked: list[int] = []
+        original = CollectiveLearningClient.round_info
+
+        def counted(client: CollectiveLearningClient, round: int) -> Any:
+            asked.append(round)
+            return original(client, round)
+
+        monkeypatch.setattr(CollectiveLearningClient, "round_info", counted)
+        client, _ = _play(chain, rounds=2)
+        assert asked == []
+        assert client.current_round() == 2
+    finally:
+        chain.close()
 
 
 def test_learner_summaries(played: tuple[CollectiveLearningClient, InMemoryStore, AuditReport]) -> None:
@@ -91,13 +147,12 @@ def test_verify_passes_then_finds_each_kind_of_discrepancy(
     # a store without round 1's proposal, and with a model of another shape as round 2's
     partial = InMemoryStore()
     for digest in store.list():
-        if "0x" + digest not in (report.rounds[1].weights, report.rounds[2].weights):
+        if Digest(digest).prefixed not in (report.rounds[1].weights, report.rounds[2].weights):
             partial.put(store.get(digest))
     tampered = AuditReport(**{**vars(report), "rounds": [*report.rounds]})
-    import numpy as np
 
     alien = partial.put(encode_weights([np.zeros(3, dtype=np.float32)]))
-    tampered.rounds[2] = type(report.rounds[2])(**{**vars(report.rounds[2]), "weights": "0x" + alien})
+    tampered.rounds[2] = type(report.rounds[2])(**{**vars(report.rounds[2]), "weights": Digest(alien).prefixed})
     kinds = {(d.round, d.kind) for d in verify(tampered, partial)}
     assert (1, "missing-blob") in kinds
     assert (2, "invalid-model") in kinds
@@ -111,9 +166,9 @@ def test_manifests_are_recomputed_when_a_recipe_is_given(
     played: tuple[CollectiveLearningClient, InMemoryStore, AuditReport],
 ) -> None:
     _, store, report = played
-    manifest = store.put(b'{"inputs":[],"params":{},"strategy":"copy"}')
+    manifest = Digest(store.put(b'{"inputs":[],"params":{},"strategy":"copy"}')).prefixed
     with_manifest = AuditReport(**{**vars(report), "rounds": [*report.rounds]})
-    with_manifest.rounds[0] = type(report.rounds[0])(**{**vars(report.rounds[0]), "manifest": "0x" + manifest})
+    with_manifest.rounds[0] = type(report.rounds[0])(**{**vars(report.rounds[0]), "manifest": manifest})
     proposal = store.get(report.rounds[0].weights or "")
     assert verify(with_manifest, store, lambda m, s: proposal) == []
     mismatch = verify(with_manifest, store, lambda m, s: proposal + b"x")
@@ -198,6 +253,6 @@ def test_a_manifest_from_another_round_or_proposer_is_reported(
     for wrong in ({"round": 7, "proposer": record.proposer}, {"round": 0, "proposer": report.learners[1]}):
         manifest = store.put(json.dumps({"inputs": [], "params": {}, "strategy": "copy", **wrong}).encode())
         forged = AuditReport(**{**vars(report), "rounds": [*report.rounds]})
-        forged.rounds[0] = type(record)(**{**vars(record), "manifest": "0x" + manifest})
+        forged.rounds[0] = type(record)(**{**vars(record), "manifest": Digest(manifest).prefixed})
         found = verify(forged, store, lambda m, s: proposal)
         assert [(d.round, d.kind) for d in found] == [(0, "invalid-manifest")]

@@ -25,6 +25,7 @@ from colearn_chain.interface import (
     weights_to_onnx,
 )
 from colearn_chain.weights.codec import decode_weights, encode_weights
+from colearn_chain.weights.errors import WeightsSpecMismatch
 
 
 def test_field_names_match_colearn() -> None:
@@ -143,8 +144,15 @@ def test_bytes_pass_through_unchanged() -> None:
     held = Weights(weights=blob)
     assert weights_to_onnx(held) == blob
     assert weights_to_onnx(Weights(weights=bytearray(blob))) == blob
-    other = encode_weights([np.zeros(1)])
-    assert onnx_to_weights(other, like=held).weights == other
+    same_layout = encode_weights([a + 1 for a in _arrays()])
+    assert onnx_to_weights(same_layout, like=held).weights == same_layout
+
+
+def test_bytes_of_another_layout_are_refused_not_passed_through() -> None:
+    """A learner that holds ONNX bytes only ever gets bytes checked against its own layout."""
+    held = Weights(weights=encode_weights(_arrays()))
+    with pytest.raises(WeightsSpecMismatch):
+        onnx_to_weights(encode_weights([np.zeros(1)]), like=held)
 
 
 def test_torch_tensors_are_converted_and_come_back_as_tensors() -> None:

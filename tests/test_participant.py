@@ -11,10 +11,12 @@ from eth_account.signers.local import LocalAccount
 from colearn_chain.chain import ZERO_ADDRESS, CollectiveLearningClient, RoundStatus, connect
 from colearn_chain.chain import events as ev
 from colearn_chain.chain.backends import ChainUnavailable
+from colearn_chain.errors import ColearnRuntimeError
 from colearn_chain.experiment import publish_initial_model
 from colearn_chain.participant import NodeUnreachable, Participant, ParticipantSettings
 from colearn_chain.simulation import build_learners, make_settings
 from colearn_chain.strategies import make_strategy
+from colearn_chain.weights.digest import Digest
 from colearn_chain.weights.store import InMemoryStore
 
 FAST = ParticipantSettings(poll_interval=0.01, max_outage=5.0, retry_delay=0.01, max_retry_delay=0.05)
@@ -29,7 +31,7 @@ def _setup(rounds: int = 3, **deploy: int) -> tuple[CollectiveLearningClient, li
     accounts = chain.new_funded_accounts(3)
     client = CollectiveLearningClient.deploy(
         chain, chain.dev_accounts()[0], [a.address for a in accounts],
-        max_rounds=rounds, initial_model=bytes.fromhex(initial), **deploy,  # type: ignore[arg-type]
+        max_rounds=rounds, initial_model=initial.bytes32, **deploy,  # type: ignore[arg-type]
     )  # fmt: skip
     participants = [
         Participant(client, account, learner, store, make_strategy("round-robin"), FAST)
@@ -64,8 +66,8 @@ def test_participants_play_a_whole_experiment() -> None:
         assert info.status in (RoundStatus.ACCEPTED, RoundStatus.REJECTED)
         assert info.approvals + info.rejections == 2
     # everyone ended on the chain's global model
-    final = client.global_model().hex()
-    assert all(p._adopted is not None and p._adopted.hex() == final for p in participants)
+    final = Digest(client.global_model())
+    assert all(p.adopted_model == final for p in participants)
 
 
 def test_a_restarted_participant_does_not_vote_or_propose_again() -> None:
@@ -121,7 +123,7 @@ def test_a_long_outage_is_a_clear_failure() -> None:
 def test_an_outsider_cannot_participate() -> None:
     client, _, participants = _setup(rounds=1)
     outsider = client.chain.new_funded_accounts(1)[0]
-    with pytest.raises(Exception, match="is not a learner"):
+    with pytest.raises(ColearnRuntimeError, match="is not a learner"):
         Participant(client, outsider, participants[0].learner, participants[0].store, participants[0].strategy)
 
 

@@ -3,6 +3,7 @@
 from colearn_chain.chain import contract_errors, events
 from colearn_chain.chain.client import CollectiveLearningClient
 from colearn_chain.chain.connection import Chain, connect
+from colearn_chain.chain.signing import sign_vote, vote_digest
 from colearn_chain.chain.types import (
     NO_DEADLINE,
     ZERO_ADDRESS,
@@ -10,6 +11,7 @@ from colearn_chain.chain.types import (
     Receipt,
     RoundInfo,
     RoundStatus,
+    SignedVote,
     fixed_to_score,
     score_to_fixed,
 )
@@ -23,9 +25,12 @@ __all__ = [
     "Receipt",
     "RoundInfo",
     "RoundStatus",
+    "SignedVote",
     "connect",
     "contract_errors",
     "events",
     "fixed_to_score",
     "score_to_fixed",
+    "sign_vote",
+    "vote_digest",
 ]

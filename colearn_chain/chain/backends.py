@@ -1,7 +1,9 @@
 """The two ways to reach a chain: the embedded eth-tester (py-evm) chain, and any JSON-RPC node.
 
-Both backends offer the same narrow surface (send raw transactions, wait for receipts, call,
-read logs, mine, nonces, fees), so everything above them is written once. Each is tuned for
+Both implement one named protocol, :class:`ChainBackend` (what web3's ``BaseProvider`` is to
+web3: the narrow surface everything above is written against: send raw transactions, wait for
+receipts, call, read logs, mine, nonces, fees), and both pass one reusable test suite
+(:mod:`colearn_chain.chain.backend_suite`), which a new backend subclasses. Each is tuned for
 what is slow on it, as measured on this project's machines:
 
 - eth-tester: all access runs in one dedicated thread (concurrent use of py-evm hangs);
@@ -20,7 +22,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from eth_utils.address import to_checksum_address
 
@@ -65,10 +67,73 @@ class RawReceipt:
     logs: tuple[RawLog, ...]
 
 
+@runtime_checkable
+class ChainBackend(Protocol):
+    """What the client needs from a chain: the contract of every backend.
+
+    Attributes
+    ----------
+    kind:
+        ``"eth-tester"`` for the embedded chain, ``"rpc"`` for a JSON-RPC node.
+    chain_id:
+        The chain's id (EIP-155), read once.
+    client_version:
+        The node's ``web3_clientVersion`` (``"eth-tester"`` for the embedded chain); tells which
+        development accounts it has.
+    url:
+        The node's URL, or None for an embedded chain.
+
+    Every method raises :class:`ChainUnavailable` when the chain does not answer; ``call``
+    raises :class:`RevertData` on a revert and ``send_raw`` :class:`TransactionRejected` when
+    the node refuses a transaction before mining it. A mined transaction that reverted is a
+    receipt with status 0, never an exception.
+    """
+
+    kind: str
+    chain_id: int
+    client_version: str
+    url: str | None
+
+    def close(self) -> None:
+        """Release the backend's resources (an embedded chain's state is gone with it)."""
+
+    def block_number(self) -> int:
+        """The latest mined block's number."""
+
+    def base_fee(self) -> int:
+        """The latest block's base fee per gas, in wei."""
+
+    def nonce(self, address: str) -> int:
+        """``address``'s next nonce, counting pending transactions."""
+
+    def balance(self, address: str) -> int:
+        """``address``'s balance in wei."""
+
+    def code(self, address: str) -> bytes:
+        """The runtime code at ``address`` (empty for an account)."""
+
+    def call(self, to: str | None, data: bytes, sender: str | None = None, block: int | str = "latest") -> bytes:
+        """Execute a read-only call at ``block`` (``to`` None: run ``data`` as creation code)."""
+
+    def logs(self, address: str, from_block: int, to_block: int) -> list[RawLog]:
+        """``address``'s logs in blocks ``from_block..to_block`` (inclusive), in chain order."""
+
+    def send_raw(self, raw: bytes) -> bytes:
+        """Send a signed transaction; returns its hash."""
+
+    def wait_receipt(self, tx_hash: bytes, timeout: float = 120.0) -> RawReceipt:
+        """Wait until the transaction is mined and return its receipt."""
+
+    def mine(self, blocks: int) -> None:
+        """Mine ``blocks`` empty blocks."""
+
+
 class EthTesterBackend:
     """The embedded py-evm chain, every access serialized through one worker thread."""
 
     kind = "eth-tester"
+    client_version = "eth-tester"
+    url: str | None = None
 
     def __init__(self) -> None:
         from eth_tester import EthereumTester, PyEVMBackend
@@ -242,7 +307,7 @@ class RpcBackend:
         from web3 import Web3
         from web3.providers import HTTPProvider
 
-        self.url = url
+        self.url: str | None = url
         self.w3 = Web3(HTTPProvider(url, request_kwargs={"timeout": timeout}))
         try:
             self.chain_id = int(self.w3.eth.chain_id)
@@ -371,4 +436,5 @@ def _short(exc: BaseException) -> str:
     return text[0][:300] if text else type(exc).__name__
 
 
-Backend = EthTesterBackend | RpcBackend
+Backend = ChainBackend
+"""The name the rest of the package used before the protocol existed."""

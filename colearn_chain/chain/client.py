@@ -15,7 +15,8 @@ from colearn_chain.chain.backends import RawReceipt, RevertData
 from colearn_chain.chain.connection import Chain, SentTransaction
 from colearn_chain.chain.contract_errors import ContractRevert, revert_from_data
 from colearn_chain.chain.events import Event, decode_logs
-from colearn_chain.chain.types import ZERO_ADDRESS, ZERO_HASH, Receipt, RoundInfo, RoundStatus
+from colearn_chain.chain.signing import compact_signature, sign_vote, vote_domain
+from colearn_chain.chain.types import ZERO_ADDRESS, ZERO_HASH, Receipt, RoundInfo, RoundStatus, SignedVote
 from colearn_chain.errors import ColearnRuntimeError, ColearnValueError
 
 #: Gas limits per function, about twice the most each can use (measured by benchmarks/gas.py);
@@ -29,7 +30,11 @@ GAS_LIMITS = {
     "skip": 150_000,
     "nominate": 120_000,
 }
-DEPLOY_GAS_BASE = 2_000_000
+#: ``submitVotes``: a fixed part (the round's words, finalizing) and a part per signed vote, about
+#: twice what benchmarks/gas.py measures.
+SUBMIT_VOTES_GAS_BASE = 250_000
+SUBMIT_VOTES_GAS_PER_VOTE = 20_000
+DEPLOY_GAS_BASE = 3_000_000
 DEPLOY_GAS_PER_LEARNER = 60_000
 
 
@@ -69,6 +74,7 @@ class CollectiveLearningClient:
         self._events: list[Event] = []
         self._indexed_through = deployment_block - 1
         self._index_lock = threading.Lock()
+        self._learner_indices: dict[str, int] | None = None
 
     # -- deployment -----------------------------------------------------------------------
     @classmethod
@@ -84,9 +90,14 @@ class CollectiveLearningClient:
         max_rounds: int = 0,
         initial_model: bytes,
         selector: str = ZERO_ADDRESS,
+        start_block: int = 0,
         artifact: Artifact | None = None,
     ) -> CollectiveLearningClient:
-        """Deploy a new experiment; constructor reverts raise their typed exceptions."""
+        """Deploy a new experiment; constructor reverts raise their typed exceptions.
+
+        Round 0 starts at ``max(deployment block, start_block)`` (0: at deployment), so that
+        participants have time to start before its proposal window runs.
+        """
         artifact = artifact or default_artifact()
         codec = AbiCodec(artifact.abi)
         args = [
@@ -97,8 +108,9 @@ class CollectiveLearningClient:
             max_rounds,
             _bytes32(initial_model, "initial_model"),
             to_checksum_address(selector),
+            start_block,
         ]
-        _check_ranges(threshold_bps, proposal_window, voting_window, max_rounds)
+        _check_ranges(threshold_bps, proposal_window, voting_window, max_rounds, start_block)
         data = bytes.fromhex(artifact.bytecode[2:]) + codec.encode_constructor(args)
         gas = DEPLOY_GAS_BASE + DEPLOY_GAS_PER_LEARNER * len(learners)
         receipt = chain.transact(deployer, None, data, gas=gas)
@@ -119,9 +131,11 @@ class CollectiveLearningClient:
         return client
 
     # -- transactions ---------------------------------------------------------------------
-    def _transact(self, sender: LocalAccount, name: str, args: Sequence[Any]) -> Receipt:
+    def _transact(
+        self, sender: LocalAccount, name: str, args: Sequence[Any], gas: int | None = None
+    ) -> Receipt:
         data = self.codec.functions[name].encode_call(args)
-        gas = GAS_LIMITS[name]
+        gas = gas or GAS_LIMITS[name]
         raw = self.chain.transact(sender, self.address, data, gas=gas)
         if raw.status != 1:
             sent = SentTransaction(sender.address, self.address, data, 0, gas)
@@ -156,6 +170,45 @@ class CollectiveLearningClient:
     def vote(self, sender: LocalAccount, round: int, approve: bool, score: int) -> Receipt:
         """Vote on ``round``'s proposal; ``score`` is fixed point with 6 decimals."""
         return self._transact(sender, "vote", [round, bool(approve), int(score)])
+
+    def sign_vote(self, account: LocalAccount, round: int, weights: bytes, approve: bool, score: int) -> SignedVote:
+        """``account``'s EIP-712 signed vote on proposal ``weights`` of ``round`` of this contract."""
+        return sign_vote(account, self.address, self.chain.chain_id, round, weights, approve, score)
+
+    def submit_votes(self, sender: LocalAccount, round: int, signed_votes: Sequence[SignedVote]) -> Receipt:
+        """Relay signed votes of ``round`` in one ``submitVotes`` transaction (anyone may send it).
+
+        The votes are put in learner order and sent with compact (EIP-2098) signatures; a vote of
+        an account that is not a learner is refused here, before anything is sent. Votes whose
+        voter has already voted are skipped by the contract (no event).
+        """
+        indices = self._indices()
+        entries = []
+        for signed in signed_votes:
+            voter = to_checksum_address(signed.voter)
+            if voter not in indices:
+                raise ColearnValueError(f"signed vote of {voter}, who is not a learner of {self.address}")
+            compact = compact_signature(signed.signature)
+            entries.append((indices[voter], bool(signed.approve), int(signed.score), compact[:32], compact[32:]))
+        entries.sort(key=lambda entry: entry[0])
+        return self.submit_vote_entries(sender, round, entries)
+
+    def submit_vote_entries(
+        self, sender: LocalAccount, round: int, entries: Sequence[tuple[int, bool, int, bytes, bytes]]
+    ) -> Receipt:
+        """``submitVotes`` with raw ``(index, approve, score, r, vs)`` entries, as given.
+
+        Nothing is sorted, converted or checked: this is the contract's ABI as is (tests use it to
+        send what a careless or hostile relayer might).
+        """
+        gas = SUBMIT_VOTES_GAS_BASE + SUBMIT_VOTES_GAS_PER_VOTE * len(entries)
+        return self._transact(sender, "submitVotes", [round, list(entries)], gas=gas)
+
+    def _indices(self) -> dict[str, int]:
+        """Each learner's index (the learner list never changes, so it is read once)."""
+        if self._learner_indices is None:
+            self._learner_indices = {address: i for i, address in enumerate(self.learners())}
+        return self._learner_indices
 
     def finalize(self, sender: LocalAccount, round: int) -> Receipt:
         """End ``round`` with the votes it has, once its voting window has passed."""
@@ -246,6 +299,30 @@ class CollectiveLearningClient:
             proposed_block=int(proposed),
         )
 
+    def protocol_version(self) -> int:
+        """The PROTOCOL.md version the contract implements (2)."""
+        return int(self._view("protocolVersion")[0])
+
+    def has_voted(self, round: int, voter: str) -> bool:
+        """Whether ``voter`` has voted in ``round``, the round in progress (False for any other)."""
+        return bool(self._view("hasVoted", round, to_checksum_address(voter))[0])
+
+    def vote_digest(self, round: int, weights: bytes, approve: bool, score: int) -> bytes:
+        """The EIP-712 digest the contract expects a voter to sign for this vote."""
+        return bytes(self._view("voteDigest", round, _bytes32(weights, "weights"), bool(approve), int(score))[0])
+
+    def eip712_domain(self) -> dict[str, Any]:
+        """The contract's EIP-5267 domain, shaped as eth-account's ``domain_data``."""
+        fields, name, version, chain_id, contract, salt, extensions = self._view("eip712Domain")
+        if bytes(fields) != b"\x0f" or bytes(salt) != ZERO_HASH or list(extensions):
+            raise ColearnRuntimeError(f"unexpected EIP-712 domain fields {bytes(fields)!r} at {self.address}")
+        domain = {"name": name, "version": version, "chainId": int(chain_id), "verifyingContract": contract}
+        return domain
+
+    def expected_domain(self) -> dict[str, Any]:
+        """The domain this client signs votes under (it must equal :meth:`eip712_domain`)."""
+        return vote_domain(self.address, self.chain.chain_id)
+
     # -- events ---------------------------------------------------------------------------
     def events(self, from_block: int | None = None, to_block: int | None = None) -> list[Event]:
         """The contract's events between two blocks (inclusive), in chain order.
@@ -264,9 +341,12 @@ class CollectiveLearningClient:
             return [e for e in self._events if first <= e.block_number <= last]
 
 
-def _check_ranges(threshold_bps: int, proposal_window: int, voting_window: int, max_rounds: int) -> None:
+def _check_ranges(
+    threshold_bps: int, proposal_window: int, voting_window: int, max_rounds: int, start_block: int = 0
+) -> None:
     """Refuse values that do not fit the constructor's types (the chain would not decode them)."""
     limits = {
+        "start_block": (start_block, 2**64 - 1),
         "threshold_bps": (threshold_bps, 2**16 - 1),
         "proposal_window": (proposal_window, 2**64 - 1),
         "voting_window": (voting_window, 2**64 - 1),

@@ -18,7 +18,7 @@ from eth_account.signers.local import LocalAccount
 
 from colearn_chain.chain.accounts import anvil_dev_accounts, eth_tester_dev_accounts, generated_accounts
 from colearn_chain.chain.backends import (
-    Backend,
+    ChainBackend,
     EthTesterBackend,
     RawReceipt,
     RevertData,
@@ -47,7 +47,7 @@ class SentTransaction:
 class Chain:
     """One chain, through one backend: the only object that signs and sends transactions."""
 
-    def __init__(self, backend: Backend) -> None:
+    def __init__(self, backend: ChainBackend) -> None:
         self.backend = backend
         self.chain_id = backend.chain_id
         self._lock = threading.RLock()
@@ -62,7 +62,7 @@ class Chain:
     @property
     def rpc_url(self) -> str | None:
         """The node's URL, or None for the embedded chain."""
-        return self.backend.url if isinstance(self.backend, RpcBackend) else None
+        return self.backend.url
 
     def close(self) -> None:
         """Release the backend (the embedded chain's state is discarded)."""
@@ -97,7 +97,7 @@ class Chain:
     # -- accounts -------------------------------------------------------------------------
     def dev_accounts(self) -> list[LocalAccount]:
         """The node's pre-funded development accounts (empty on a node that has none)."""
-        if isinstance(self.backend, EthTesterBackend):
+        if self.backend.kind == "eth-tester":
             return eth_tester_dev_accounts()
         if self.backend.client_version.lower().startswith("anvil"):
             return anvil_dev_accounts()

@@ -194,6 +194,27 @@ class AlreadyNominated(ContractRevert):
     proposer: str
 
 
+class EmptyBatch(ContractRevert):
+    """``submitVotes`` was given no votes."""
+
+    field_names = ()
+
+
+class UnsortedVotes(ContractRevert):
+    """The vote at ``position`` of a batch does not name a larger learner index than the one before."""
+
+    field_names = ('position',)
+    position: int
+
+
+class BadVoteSignature(ContractRevert):
+    """The signed vote naming learner ``index`` is invalid (index past the learners, or a
+    signature that is malformed, high-s, or not that learner's for this round's proposal)."""
+
+    field_names = ('index',)
+    index: int
+
+
 ERROR_CLASSES: dict[str, type[ContractRevert]] = {
     cls.error_name: cls
     for cls in (
@@ -201,6 +222,7 @@ ERROR_CLASSES: dict[str, type[ContractRevert]] = {
         ExperimentFinished, WrongRound, NotProposer, AlreadyProposed, ProposalWindowClosed,
         NotLearner, AlreadyContributed, NoProposal, ProposerCannotVote, AlreadyVoted,
         VotingClosed, VotingOpen, ProposalWindowOpen, NotSelector, AlreadyNominated,
+        EmptyBatch, UnsortedVotes, BadVoteSignature,
     )
 }  # fmt: skip
 

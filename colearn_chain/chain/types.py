@@ -77,3 +77,20 @@ def score_to_fixed(score: float) -> int:
 def fixed_to_score(fixed: int) -> float:
     """The float vote score of a fixed-point integer read from the chain."""
     return fixed / _SCALE
+
+
+@dataclass(frozen=True)
+class SignedVote:
+    """A voter's EIP-712 signed vote on one proposal of one round (PROTOCOL.md v2).
+
+    Anyone can relay it with ``submitVotes``; the contract checks the signature against the
+    learner at the voter's index. ``signature`` is the 65-byte ``r || s || v`` eth-account makes;
+    the client sends it in EIP-2098's 64-byte compact form (cheaper calldata).
+    """
+
+    voter: str
+    round: int
+    weights: bytes
+    approve: bool
+    score: int
+    signature: bytes

@@ -10,7 +10,14 @@ import typer
 from eth_utils.address import is_address, to_checksum_address
 
 from colearn_chain.cli.app import app
-from colearn_chain.cli.options import AccountOption, RpcOption, unlock
+from colearn_chain.cli.options import (
+    STORE_FORMS,
+    AccountOption,
+    RpcOption,
+    StoreEndpointOption,
+    open_store_option,
+    unlock,
+)
 from colearn_chain.errors import ColearnValueError
 
 
@@ -41,7 +48,7 @@ def deploy_command(
     rpc: RpcOption,
     account: AccountOption,
     learners: Annotated[str, typer.Option(help="Learner addresses, comma-separated, in order.")],
-    store: Annotated[Path, typer.Option(help="The shared content store directory.")],
+    store: Annotated[str, typer.Option(help=f"The shared content store: {STORE_FORMS}.")],
     out: Annotated[Path, typer.Option(help="Where to write the deployment file.")] = Path("deployment.json"),
     threshold: Annotated[float, typer.Option(help="Share of the n - 1 voters that must approve, in (0, 1].")] = 0.5,
     rounds: Annotated[int, typer.Option(help="Rounds the experiment lasts (0: unlimited).")] = 10,
@@ -56,69 +63,49 @@ def deploy_command(
         list[str] | None, typer.Option("--strategy-param", help="KEY=VALUE setting of the strategy (repeatable).")
     ] = None,
     fund: Annotated[str | None, typer.Option(help="Send each learner this much ether from the deployer.")] = None,
+    dp: Annotated[
+        list[str] | None,
+        typer.Option("--dp", help="Differential privacy of the task's learners, KEY=VALUE (repeatable)."),
+    ] = None,
+    store_endpoint: StoreEndpointOption = None,
 ) -> None:
     """Deploy one experiment; twice on one chain gives two independent experiments."""
-    from colearn_chain.chain import CollectiveLearningClient, connect
-    from colearn_chain.chain.artifact import default_artifact
-    from colearn_chain.chain.types import ZERO_ADDRESS
-    from colearn_chain.deployment import Deployment
-    from colearn_chain.interface import weights_to_onnx
+    from colearn_chain.deployment import deploy_experiment
     from colearn_chain.learner_spec import LearnerSpec
     from colearn_chain.ledger import threshold_to_bps
+    from colearn_chain.privacy import dp_config_from_params, parse_dp_options
     from colearn_chain.strategies import make_strategy
     from colearn_chain.strategies.settings import parse_params
-    from colearn_chain.weights.store import LocalDirectoryStore
 
     if out.exists():
         raise ColearnValueError(f"{out} already exists: choose another --out")
     addresses = parse_addresses(learners)
-    bps = threshold_to_bps(threshold)
+    threshold_to_bps(threshold)  # a bad threshold fails before anything is deployed
     params = parse_params(strategy_param)
     make_strategy(strategy, params).check_distributed()  # fails before anything is deployed
     amount = parse_ether(fund) if fund is not None else None
-    selector_address = ZERO_ADDRESS
+    selector_address = None
     if selector is not None:
         if not is_address(selector):
             raise ColearnValueError(f"--selector: {selector!r} is not an Ethereum address")
         selector_address = to_checksum_address(selector)
-    spec = LearnerSpec(task=None if learner else task, factory=learner, seed=seed, count=len(addresses))
+    dp_params = parse_dp_options(dp)
+    spec = LearnerSpec(
+        task=None if learner else task, factory=learner, seed=seed, count=len(addresses),
+        dp=dp_config_from_params(dp_params).model_dump() if dp_params is not None else None,
+    )  # fmt: skip
+    if spec.dp is not None and proposal_window == 0:
+        raise ColearnValueError(
+            "--dp needs a --proposal-window: a learner whose privacy budget is spent does not propose, "
+            "and its round is skipped once the window has passed"
+        )
+    blob_store = open_store_option(store, store_endpoint)
 
-    deployer = unlock(account)
-    chain = connect(rpc)
-    blob_store = LocalDirectoryStore(store)
-    initial = blob_store.put(weights_to_onnx(spec.build(0).mli_get_current_weights()))
-    client = CollectiveLearningClient.deploy(
-        chain,
-        deployer,
-        addresses,
-        threshold_bps=bps,
-        proposal_window=proposal_window,
-        voting_window=voting_window,
-        max_rounds=rounds,
-        initial_model=bytes.fromhex(initial),
-        selector=selector_address,
-    )
-    if amount is not None:
-        chain.fund(addresses, amount, deployer)
-    deployment = Deployment(
-        chain_id=chain.chain_id,
-        rpc_url=rpc,
-        contract=client.address,
-        deployment_block=client.deployment_block,
-        artifact_sha256=default_artifact().sha256,
-        store=str(Path(store).resolve()),
-        learner=spec.to_json(),
-        learners=addresses,
-        threshold=threshold,
-        threshold_bps=bps,
-        proposal_window=proposal_window,
-        voting_window=voting_window,
-        max_rounds=rounds,
-        selector=selector_address,
-        initial_model=initial,
-        strategy=strategy,
-        strategy_params=params,
-    )
+    deployment = deploy_experiment(
+        rpc, unlock(account), addresses, blob_store, spec,
+        threshold=threshold, max_rounds=rounds, proposal_window=proposal_window, voting_window=voting_window,
+        selector=selector_address, strategy=strategy, strategy_params=params, fund_wei=amount,
+    )  # fmt: skip
     deployment.save(out)
-    typer.echo(f"deployed {client.address} on chain {chain.chain_id} at block {client.deployment_block}")
-    typer.echo(f"initial model {initial} in {store}; deployment file {out}")
+    typer.echo(f"deployed {deployment.contract} on chain {deployment.chain_id} at block {deployment.deployment_block}")
+    typer.echo(f"initial model {deployment.initial_model} in {deployment.store}; deployment file {out}")

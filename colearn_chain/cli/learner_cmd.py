@@ -10,7 +10,15 @@ from typing import Annotated
 import typer
 
 from colearn_chain.cli.app import app
-from colearn_chain.cli.options import AccountOption, DeploymentOption, OptionalRpcOption, unlock
+from colearn_chain.cli.options import (
+    STORE_FORMS,
+    AccountOption,
+    DeploymentOption,
+    OptionalRpcOption,
+    StoreEndpointOption,
+    open_store_option,
+    unlock,
+)
 
 
 @app.command("learner")
@@ -23,7 +31,10 @@ def learner_command(
         int | None, typer.Option(help="Simulated data: which shard (default: your position among the learners).")
     ] = None,
     rpc: OptionalRpcOption = None,
-    store: Annotated[Path | None, typer.Option(help="The content store (default: the deployment's).")] = None,
+    store: Annotated[
+        str | None, typer.Option(help=f"The content store, {STORE_FORMS} (default: the deployment's).")
+    ] = None,
+    store_endpoint: StoreEndpointOption = None,
     poll: Annotated[float, typer.Option(help="Seconds between looks at the chain.")] = 0.2,
     max_outage: Annotated[float, typer.Option(help="Seconds to keep retrying an unreachable node.")] = 60.0,
 ) -> None:
@@ -32,13 +43,8 @@ def learner_command(
     One log line per action; exit 0 once the experiment is finished. Safe to stop and start
     again at any point: the state is rebuilt from the chain and the store.
     """
-    from colearn_chain.chain import CollectiveLearningClient, connect
     from colearn_chain.deployment import Deployment
-    from colearn_chain.errors import ColearnValueError
-    from colearn_chain.learner_spec import LearnerSpec
-    from colearn_chain.participant import Participant, ParticipantSettings
-    from colearn_chain.strategies import make_strategy
-    from colearn_chain.weights.store import LocalDirectoryStore
+    from colearn_chain.participant import ParticipantSettings, join_experiment
 
     logging.basicConfig(
         level=logging.INFO,
@@ -48,25 +54,9 @@ def learner_command(
         force=True,
     )
     info = Deployment.load(deployment)
-    me = unlock(account)
-    if me.address not in info.learners:
-        raise ColearnValueError(f"{me.address} is not one of this deployment's learners")
-    position = info.learners.index(me.address)
-    spec = LearnerSpec.from_json(info.learner)
-    learner = spec.build(position if index is None else index, partition=partition, data_file=data)
-    chain = connect(rpc or info.rpc_url)
-    if chain.chain_id != info.chain_id:
-        raise ColearnValueError(f"the node is on chain {chain.chain_id}, the deployment on chain {info.chain_id}")
-    client = CollectiveLearningClient.at(chain, info.contract, info.deployment_block)
-    strategy = make_strategy(info.strategy, info.strategy_params)
-    strategy.check_distributed()
-    participant = Participant(
-        client,
-        me,
-        learner,
-        LocalDirectoryStore(store or info.store),
-        strategy,
-        ParticipantSettings(poll_interval=poll, max_outage=max_outage),
-        seed=spec.seed,
-    )
+    blob_store = open_store_option(store or info.store, store_endpoint)
+    participant = join_experiment(
+        info, unlock(account), blob_store, rpc=rpc, data=data, partition=partition, index=index,
+        settings=ParticipantSettings(poll_interval=poll, max_outage=max_outage),
+    )  # fmt: skip
     participant.run()

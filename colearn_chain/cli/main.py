@@ -14,6 +14,7 @@ import traceback
 from colearn_chain.cli import (  # noqa: F401  (importing a command module registers it)
     account_cmd,
     audit_cmd,
+    check_cmd,
     compile_cmd,
     deploy_cmd,
     learner_cmd,

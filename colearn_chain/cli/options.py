@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from eth_account.signers.local import LocalAccount
 
 from colearn_chain.chain.accounts import load_keystore
+
+if TYPE_CHECKING:
+    from colearn_chain.weights.store import ContentStore
 
 PASSWORD_ENV = "COLEARN_CHAIN_PASSWORD"
 
@@ -19,6 +22,30 @@ OptionalRpcOption = Annotated[
 ]
 AccountOption = Annotated[Path, typer.Option("--account", help="Encrypted JSON keystore of the signing account.")]
 DeploymentOption = Annotated[Path, typer.Option("--deployment", help="The deployment file `deploy` wrote.")]
+#: How every --store help text ends: the forms :func:`open_store_option` accepts.
+STORE_FORMS = "a directory, file:///path or s3://bucket/prefix"
+StoreEndpointOption = Annotated[
+    str | None,
+    typer.Option(
+        "--store-endpoint",
+        help="URL of the S3-compatible service of an s3:// store (default: AWS_ENDPOINT_URL or the AWS profile).",
+    ),
+]
+
+
+def open_store_option(location: str, endpoint: str | None, *, create: bool = True) -> ContentStore:
+    """The content store a --store value (and --store-endpoint) names, checked now.
+
+    The one place where commands turn a store location into a store, so a path, a
+    ``file://`` URL and an ``s3://`` URL work alike everywhere; a store that is unreachable,
+    missing or refuses the credentials fails here, in one line, before any work is done.
+    ``create=False`` (commands that only read) never creates a directory.
+    """
+    from colearn_chain.weights.store_url import open_store
+
+    store = open_store(location, endpoint_url=endpoint, create=create)
+    store.check()
+    return store
 
 
 def password(confirm: bool = False) -> str:

@@ -2,26 +2,21 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.logging import RichHandler
-from rich.table import Table
 
 from colearn_chain.cli.app import app
 from colearn_chain.cli.progress import progress_bar
+from colearn_chain.cli.render import audit_json, render_audit, run_summary
 from colearn_chain.errors import ColearnFileError, ColearnValueError
-from colearn_chain.records import ExperimentResult, RoundRecord
-
-if TYPE_CHECKING:
-    from colearn_chain.ledger import Ledger
-    from colearn_chain.weights.store import ContentStore
+from colearn_chain.records import RoundRecord
 
 
 def prepare_out_dir(out: Path | None) -> Path:
@@ -37,24 +32,6 @@ def prepare_out_dir(out: Path | None) -> Path:
     return out
 
 
-def _summary_table(result: ExperimentResult, seconds: float) -> Table:
-    accepted = sum(r.accepted for r in result.rounds)
-    table = Table(title="colearn-chain run", show_header=False)
-    table.add_column("what", style="bold")
-    table.add_column("value")
-    table.add_row("contract", f"{result.contract} (chain {result.chain_id})" if result.contract else "in memory")
-    table.add_row("learners", str(len(result.learners)))
-    table.add_row("rounds", f"{len(result.rounds)} ({accepted} accepted, {len(result.rounds) - accepted} rejected)")
-
-    def pct(value: float | None) -> str:
-        return "n/a" if value is None else f"{100 * value:.1f}%"
-
-    table.add_row("final accuracy", pct(result.final_accuracy))
-    table.add_row("centralized accuracy", pct(result.centralized_accuracy))
-    table.add_row("time", f"{seconds:.1f} s")
-    return table
-
-
 @app.command("run")
 def run_command(
     learners: Annotated[int | None, typer.Option("--learners", "-n", help="Number of learners [default: 5].")] = None,
@@ -63,7 +40,13 @@ def run_command(
     threshold: Annotated[
         float | None, typer.Option(help="Share of voters that must approve, in (0, 1] [default: 0.5].")
     ] = None,
-    partition: Annotated[str | None, typer.Option(help="iid | dirichlet:ALPHA | dominant [default: iid].")] = None,
+    setting: Annotated[
+        str | None,
+        typer.Option(help="platform | hl: Homogeneous Learning's (one plain epoch, no vote) [default: platform]."),
+    ] = None,
+    partition: Annotated[
+        str | None, typer.Option(help="iid | dirichlet:ALPHA | dominant [default: iid; hl: dominant].")
+    ] = None,
     task: Annotated[
         str | None, typer.Option(help="digits-mlp | digits-cnn | breast-cancer-mlp [default: digits-mlp].")
     ] = None,
@@ -83,6 +66,12 @@ def run_command(
         Path | None, typer.Option(help="Trained selector policy (ONNX) for --strategy rl.")
     ] = None,
     rpc: Annotated[str | None, typer.Option(help="JSON-RPC URL of a node; the embedded chain if unset.")] = None,
+    cost_seed: Annotated[
+        int | None, typer.Option(help="Seed of the random communication cost matrix [default: 0].")
+    ] = None,
+    cost: Annotated[
+        Path | None, typer.Option(help="CSV of real hand-over costs between the learners (N rows of N).")
+    ] = None,
     in_memory: Annotated[bool, typer.Option("--in-memory", help="Use the in-memory ledger (baseline).")] = False,
     audit: Annotated[
         bool, typer.Option("--audit", help="Afterwards, audit and verify the chain's history (also to DIR/audit.json).")
@@ -93,11 +82,21 @@ def run_command(
     config: Annotated[
         Path | None, typer.Option(help="A TOML file with any of these settings; flags override it.")
     ] = None,
+    dp: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--dp",
+            help="Differential privacy, KEY=VALUE (repeatable): target_epsilon, target_delta, max_grad_norm, "
+            "noise_multiplier.",
+        ),
+    ] = None,
 ) -> None:
     """Run a whole collective learning experiment on one machine and write its results."""
     from colearn_chain.plots import plot_accuracy, plot_votes
-    from colearn_chain.simulation import load_config, make_settings, prepare_simulation
+    from colearn_chain.privacy import parse_dp_options
+    from colearn_chain.simulation import experiment_cost_matrix, load_config, make_settings, prepare_simulation
     from colearn_chain.strategies import make_strategy
+    from colearn_chain.strategies.selectors import RLSelector
     from colearn_chain.strategies.settings import parse_params
     from colearn_chain.weights.store import LocalDirectoryStore
 
@@ -110,11 +109,14 @@ def run_command(
         params["policy"] = str(selector_policy)
     settings = make_settings(
         load_config(config) if config else None,
-        learners=learners, rounds=rounds, seed=seed, threshold=threshold, partition=partition,
-        task=task, learner=learner, data=data, strategy=strategy, rpc=rpc,
-        strategy_params=params or None,
+        learners=learners, rounds=rounds, seed=seed, threshold=threshold, setting=setting, partition=partition,
+        task=task, learner=learner, data=data, strategy=strategy, rpc=rpc, cost_seed=cost_seed, cost=cost,
+        strategy_params=params or None, dp=parse_dp_options(dp),
     )  # fmt: skip
     strategy_object = make_strategy(settings.strategy, settings.strategy_params)  # fails before any work
+    matrix = experiment_cost_matrix(settings)  # a bad cost matrix, too
+    if isinstance(strategy_object, RLSelector):
+        strategy_object.use_cost_matrix(matrix)  # and a policy for another number of learners
     out_dir = prepare_out_dir(out)
     store = LocalDirectoryStore(out_dir / "store")
     started = time.monotonic()
@@ -123,6 +125,8 @@ def run_command(
 
         def on_round(record: RoundRecord) -> None:
             outcome = "[green]accepted[/green]" if record.accepted else "[red]rejected[/red]"
+            if record.skipped:
+                outcome = "[yellow]skipped (privacy budget spent)[/yellow]"
             accuracy = "" if record.test_accuracy is None else f", accuracy {100 * record.test_accuracy:.1f}%"
             votes = f"{record.approvals}/{record.approvals + record.rejections}"
             progress.update(bar, advance=1, description=f"{record.round}: {outcome} {votes}{accuracy}")
@@ -132,21 +136,11 @@ def run_command(
     result.write(out_dir / "results.json")
     plot_accuracy(result, out_dir / "accuracy.png")
     plot_votes(result, out_dir / "votes.png")
-    console.print(_summary_table(result, time.monotonic() - started))
+    console.print(run_summary(result, time.monotonic() - started))
     console.print(f"results in {out_dir}/ (results.json, accuracy.png, votes.png, store/)")
     if audit:
-        _audit(simulation.experiment.ledger, store, out_dir)
-
-
-def _audit(ledger: Ledger, store: ContentStore, out_dir: Path) -> None:
-    """``--audit``: the same report `colearn-chain audit --verify` gives, on the run's own chain."""
-    from colearn_chain.audit import audit_contract
-    from colearn_chain.cli.audit_cmd import render_tables
-    from colearn_chain.ledger import ChainLedger
-
-    assert isinstance(ledger, ChainLedger)  # --in-memory was refused up front
-    report = audit_contract(ledger.client, store, check=True)
-    (out_dir / "audit.json").write_text(json.dumps(report.to_json(), indent=2, sort_keys=True) + "\n")
-    render_tables(report, Console(soft_wrap=True))
-    if report.discrepancies:
-        raise typer.Exit(1)
+        report = simulation.audit(result)  # the hand-over costs recomputed from the chain's proposers
+        (out_dir / "audit.json").write_text(audit_json(report))
+        render_audit(report, Console(soft_wrap=True))
+        if report.discrepancies:
+            raise typer.Exit(1)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import time
@@ -13,6 +14,7 @@ from rich.console import Console
 from rich.logging import RichHandler
 
 from colearn_chain.cli.app import app
+from colearn_chain.cli.options import STORE_FORMS, StoreEndpointOption, open_store_option
 from colearn_chain.cli.progress import progress_bar
 from colearn_chain.errors import ColearnFileError, ColearnValueError
 
@@ -42,13 +44,24 @@ def train_command(
     goal: Annotated[float, typer.Option(help="Goal accuracy that ends an episode.")] = 0.8,
     horizon: Annotated[int, typer.Option(help="Most rounds per episode.")] = 35,
     task: Annotated[str, typer.Option(help="Built-in task of the simulated learners.")] = "digits-mlp",
+    setting: Annotated[
+        str, typer.Option(help="platform | hl: Homogeneous Learning's (one plain local update, no vote).")
+    ] = "platform",
     partition: Annotated[str, typer.Option(help="How the data is split among learners.")] = "dominant",
-    local_epochs: Annotated[int, typer.Option(help="Learners' local epochs per proposal.")] = 1,
+    local_epochs: Annotated[
+        int | None, typer.Option(help="Learners' local epochs per proposal [default: platform 1, hl the setting's].")
+    ] = None,
     cost_seed: Annotated[int, typer.Option(help="Seed of the communication cost matrix.")] = 0,
+    cost: Annotated[
+        Path | None, typer.Option(help="A CSV of real hand-over costs (learners x learners) instead of --cost-seed.")
+    ] = None,
     pca: Annotated[int, typer.Option(help="PCA components of the global model's weights in the state.")] = 0,
     network: Annotated[
         str, typer.Option(help="shared (one small net scores each learner) | paper (the paper's 500-200 MLP).")
     ] = "shared",
+    epsilon_decay: Annotated[
+        float, typer.Option(help="Exploration decays by exp(-this) per episode (the paper: 0.02).")
+    ] = 0.02,
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing policy file.")] = False,
 ) -> None:
     """Train the selector's DQN over simulated episodes and save its policy as ONNX."""
@@ -61,13 +74,15 @@ def train_command(
         raise ColearnFileError(f"--out {out} exists: choose a new file or pass --force")
     if out.parent.exists() and not out.parent.is_dir():
         raise ColearnFileError(f"--out {out}: {out.parent} is not a directory")
+    from colearn_chain.strategies.rl.cost import read_cost_csv
+
+    matrix = None if cost is None else tuple(map(tuple, read_cost_csv(cost, learners).tolist()))
     environment = EnvironmentSettings(
         learners=learners, task=task, partition=partition, goal=goal, horizon=horizon,
-        local_epochs=local_epochs, cost_seed=cost_seed,
+        local_epochs=local_epochs, cost_seed=cost_seed, setting=setting, cost=matrix,
     )  # fmt: skip
-    settings = TrainSettings(
-        episodes=episodes, seed=seed, environment=environment, dqn=DQNSettings.named(network), pca_components=pca
-    )
+    dqn = dataclasses.replace(DQNSettings.named(network), epsilon_decay=epsilon_decay)
+    settings = TrainSettings(episodes=episodes, seed=seed, environment=environment, dqn=dqn, pca_components=pca)
     console = Console(stderr=True)
     started = time.monotonic()
     with progress_bar("episode", console) as progress:
@@ -102,13 +117,16 @@ def serve_command(
     account: Annotated[Path, typer.Option(help="The selector's JSON keystore (password in $COLEARN_CHAIN_PASSWORD).")],
     policy: Annotated[Path, typer.Option(help="The trained policy (ONNX).")],
     poll: Annotated[float, typer.Option(help="Seconds between polls of the chain.")] = 0.2,
+    store: Annotated[
+        str | None, typer.Option(help=f"The content store, {STORE_FORMS} (default: the deployment's).")
+    ] = None,
+    store_endpoint: StoreEndpointOption = None,
 ) -> None:
     """Nominate every round's proposer of a deployed experiment until it finishes."""
     from colearn_chain.chain import CollectiveLearningClient, connect
     from colearn_chain.chain.accounts import load_keystore
     from colearn_chain.selector_service import Nomination, serve_selector
     from colearn_chain.strategies.rl.policy import SelectorPolicy
-    from colearn_chain.weights.store import LocalDirectoryStore
 
     if poll <= 0:
         raise ColearnValueError(f"--poll must be positive, got {poll}")
@@ -126,7 +144,7 @@ def serve_command(
     if chain.chain_id != spec.chain_id:
         raise ColearnValueError(f"{spec.rpc_url} is chain {chain.chain_id}, the deployment is on chain {spec.chain_id}")
     client = CollectiveLearningClient.at(chain, spec.contract, spec.deployment_block)
-    store = LocalDirectoryStore(Path(spec.store))
+    blob_store = open_store_option(store or spec.store, store_endpoint)
     console.print(f"serving {policy} as the selector of {client.address} from {signer.address}")
 
     def on_nomination(nomination: Nomination) -> None:
@@ -136,6 +154,6 @@ def serve_command(
             console.print(f"round {nomination.round}: [yellow]not taken[/yellow]: {nomination.reason}")
 
     nominations = serve_selector(
-        client, signer, selector_policy, fetch=store.get, poll_seconds=poll, on_nomination=on_nomination
+        client, signer, selector_policy, fetch=blob_store.get, poll_seconds=poll, on_nomination=on_nomination
     )
     console.print(f"experiment finished: {sum(n.sent for n in nominations)} nominations sent")

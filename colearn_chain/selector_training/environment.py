@@ -25,9 +25,9 @@ from colearn_chain.errors import ColearnValueError
 from colearn_chain.experiment import Experiment, publish_initial_model
 from colearn_chain.interface import weights_to_onnx
 from colearn_chain.ledger import InMemoryLedger, threshold_to_bps
-from colearn_chain.plugins import build_all, learner_source
+from colearn_chain.plugins import SETTINGS, build_all, learner_source
 from colearn_chain.strategies.base import Proposal, ProposalStrategy, RoundContext
-from colearn_chain.strategies.rl.cost import cost_matrix
+from colearn_chain.strategies.rl.cost import check_cost_matrix, cost_matrix
 from colearn_chain.strategies.rl.state import (
     PublicRound,
     StateConfig,
@@ -63,12 +63,20 @@ class EnvironmentSettings:
     horizon
         The most steps (rounds) of an episode (the paper: 35).
     local_epochs
-        The learners' local epochs per proposal (the task's default is 20; 1 keeps steps cheap
-        and leaves random selection some 15-30 rounds from the goal on digits).
+        The learners' local epochs per proposal; None: the setting's (``platform``: 1 against
+        the task's 20, which keeps steps cheap and leaves random selection some 15-30 rounds
+        from the goal on digits; ``hl``: :data:`learners.tasks.HL_LOCAL_EPOCHS`).
     threshold
         The share of voters that must approve.
     cost_seed
         The seed of the cost matrix (one matrix for training and evaluation, as in the paper).
+    setting
+        How the learners train and vote (``learners.tasks.with_setting``): ``platform`` (the
+        task's damped, class-balanced updates put to the vote) or ``hl`` (Homogeneous
+        Learning's: one plain local epoch whose update becomes the global model).
+    cost
+        A cost matrix to use instead of the one drawn from ``cost_seed`` (e.g. measured
+        latencies between the participants).
     """
 
     learners: int = 10
@@ -76,16 +84,22 @@ class EnvironmentSettings:
     partition: str = "dominant"
     goal: float = 0.8
     horizon: int = 35
-    local_epochs: int = 1
+    local_epochs: int | None = None
     threshold: float = 0.5
     cost_seed: int = 0
+    setting: str = "platform"
+    cost: tuple[tuple[float, ...], ...] | None = None
 
     def __post_init__(self) -> None:
+        if self.setting not in SETTINGS:
+            raise ColearnValueError(f"unknown setting {self.setting!r}: choose one of {', '.join(SETTINGS)}")
+        if self.cost is not None:
+            check_cost_matrix(np.asarray(self.cost, dtype=np.float64), self.learners)
         if self.learners < 1:
             raise ColearnValueError(f"an episode needs at least 1 learner, got {self.learners}")
         if not 0.0 < self.goal <= 1.0:
             raise ColearnValueError(f"the goal accuracy must be in (0, 1], got {self.goal}")
-        if self.horizon < 1 or self.local_epochs < 1:
+        if self.horizon < 1 or (self.local_epochs is not None and self.local_epochs < 1):
             raise ColearnValueError("horizon and local_epochs must be at least 1")
         threshold_to_bps(self.threshold)
 
@@ -126,7 +140,7 @@ class _Scripted(ProposalStrategy):
             raise RuntimeError("the environment stepped without an action")  # an environment bug
         return self.pending
 
-    def propose(self, context: RoundContext, proposer: int, contributions: Mapping[int, str]) -> Proposal:
+    def make_proposal(self, context: RoundContext, proposer: int, contributions: Mapping[int, str]) -> Proposal:
         return Proposal(weights=weights_to_onnx(context.learners[proposer].mli_propose_weights()))
 
 
@@ -158,9 +172,17 @@ class SelectionEnvironment:
         if (projection.size if projection else 0) != self.config.pca_components:
             raise ColearnValueError(f"the state needs a projection with {self.config.pca_components} components")
         self.projection = projection
-        self.source = learner_source(self.settings.task).with_local_epochs(self.settings.local_epochs)
+        source = learner_source(self.settings.task).with_training(setting=self.settings.setting)
+        epochs = self.settings.local_epochs
+        if epochs is None and self.settings.setting == "platform":
+            epochs = 1  # cheap episodes; the HL setting keeps its own local epochs
+        self.source = source.with_local_epochs(epochs) if epochs is not None else source
         self.source.check_partition(self.settings.partition)
-        self.cost = cost_matrix(self.settings.learners, self.settings.cost_seed)
+        self.cost = (
+            cost_matrix(self.settings.learners, self.settings.cost_seed)
+            if self.settings.cost is None
+            else np.asarray(self.settings.cost, dtype=np.float64)
+        )
         self.learner_ids = [f"0x{i + 1:040x}" for i in range(self.settings.learners)]
         self._strategy = _Scripted()
         self._experiment: Experiment | None = None
@@ -176,7 +198,7 @@ class SelectionEnvironment:
             raise ColearnValueError(f"task {self.source.name!r} has no holdout to reward the selector with")
         store = InMemoryStore()
         initial = publish_initial_model(built.learners, store)
-        ledger = InMemoryLedger(self.learner_ids, self.settings.threshold, bytes.fromhex(initial), selector_mode=True)
+        ledger = InMemoryLedger(self.learner_ids, self.settings.threshold, initial, selector_mode=True)
         self._experiment = Experiment(built.learners, ledger, store, self._strategy, initial, built.evaluate, seed)
         self.seed = seed
         self.proposers, self.accuracies = [], []
@@ -263,5 +285,5 @@ class SelectionEnvironment:
     def model_blobs(self) -> list[bytes]:
         """Every model of the episode so far (initial, proposals), for fitting a weight PCA."""
         experiment = self.experiment
-        digests = [experiment.initial_model, *(r.weights for r in experiment.history)]
+        digests = [experiment.initial_model, *(r.weights for r in experiment.history if r.weights is not None)]
         return [experiment.store.get(d) for d in digests]

@@ -2,23 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from colearn_chain.errors import ColearnValueError
 from colearn_chain.strategies import aggregators, selectors
 from colearn_chain.strategies.base import Proposal, ProposalStrategy, RoundContext
+from colearn_chain.strategies.registry import Chained, StrategyFactory
 from colearn_chain.strategies.round_robin import RoundRobin
 
-#: A strategy factory takes the user's parameters (validated into its settings dataclass).
-StrategyFactory = Callable[[Mapping[str, Any]], ProposalStrategy]
-
-#: Strategy name -> factory. Each family of strategies lists its own in its module.
-STRATEGIES: dict[str, StrategyFactory] = {
-    RoundRobin.name: RoundRobin.from_params,
-    **selectors.STRATEGIES,
-    **aggregators.STRATEGIES,
-}
+#: Strategy name -> factory. Each family of strategies lists its own in its module; read live, so a
+#: strategy added to a family's table (e.g. the aggregator registry) is known here at once.
+STRATEGIES: Mapping[str, StrategyFactory] = Chained(
+    {RoundRobin.name: RoundRobin.from_params},
+    selectors.STRATEGIES,
+    aggregators.STRATEGIES,
+)
 
 
 def make_strategy(name: str, params: Mapping[str, Any] | None = None) -> ProposalStrategy:
@@ -32,4 +31,12 @@ def make_strategy(name: str, params: Mapping[str, Any] | None = None) -> Proposa
     return factory(params or {})
 
 
-__all__ = ["STRATEGIES", "Proposal", "ProposalStrategy", "RoundContext", "RoundRobin", "make_strategy"]
+__all__ = [
+    "STRATEGIES",
+    "Proposal",
+    "ProposalStrategy",
+    "RoundContext",
+    "RoundRobin",
+    "StrategyFactory",
+    "make_strategy",
+]

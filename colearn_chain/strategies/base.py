@@ -3,16 +3,22 @@
 In the spirit of Flower's ``Strategy``: one small abstract base, one file per algorithm, and the
 experiment loop written once against this base. A strategy sees the learners and the store,
 never the chain: the loop turns what it returns into ledger calls.
+
+A strategy *makes* the proposal (:meth:`ProposalStrategy.make_proposal`, bytes); the ledger
+*records* it (``Ledger.propose`` and the contract client's ``propose``, named after the
+contract's function). The strategy's method was called ``propose`` before; a strategy that
+still defines ``propose`` keeps working, with a ``DeprecationWarning`` asking for the new name.
 """
 
 from __future__ import annotations
 
 import abc
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ClassVar
 
-from colearn_chain.interface import MachineLearningInterface
+from colearn_chain.interface import MachineLearningInterface, TrainingSummary
 from colearn_chain.weights.store import ContentStore
 
 if TYPE_CHECKING:
@@ -21,10 +27,15 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Proposal:
-    """A round's proposal: the ONNX weights blob and, for aggregated proposals, its manifest."""
+    """A round's proposal: the ONNX weights blob and, for aggregated proposals, its manifest.
+
+    ``training_summary`` is what the proposing learner reported with its weights (its privacy
+    budget); with ``DP_BUDGET_EXCEEDED`` there is no proposal and the round is skipped.
+    """
 
     weights: bytes
     manifest: bytes | None = None
+    training_summary: TrainingSummary | None = None
 
 
 @dataclass(frozen=True)
@@ -45,6 +56,9 @@ class RoundContext:
         The records of the rounds already played, oldest first.
     seed:
         The experiment's seed, for strategies that draw random numbers.
+    exhausted:
+        The learners whose privacy budget cannot pay for another proposal: a selector does
+        not nominate them (they still vote).
     """
 
     round: int
@@ -53,6 +67,7 @@ class RoundContext:
     store: ContentStore
     history: Sequence[RoundRecord] = field(default_factory=tuple)
     seed: int = 0
+    exhausted: frozenset[int] = frozenset()
 
 
 class ProposalStrategy(abc.ABC):
@@ -62,6 +77,18 @@ class ProposalStrategy(abc.ABC):
     name: ClassVar[str]
     #: Whether this strategy nominates proposers (then the contract needs a selector).
     nominates: ClassVar[bool] = False
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        legacy = cls.__dict__.get("propose")
+        if legacy is not None and "make_proposal" not in cls.__dict__:
+            warnings.warn(
+                f"{cls.__qualname__} defines propose(): a strategy's method is now make_proposal() "
+                "(propose is the ledger's call); rename it, it is used as make_proposal meanwhile",
+                DeprecationWarning,
+                stacklevel=3,
+            )
+            cls.make_proposal = legacy  # type: ignore[method-assign]
 
     def nominate(self, context: RoundContext) -> int | None:
         """The index of the learner who should propose, or None to keep the ledger's rotation."""
@@ -81,14 +108,23 @@ class ProposalStrategy(abc.ABC):
 
         Aggregating strategies return everyone (or a sample); the loop then asks each for
         ``mli_propose_weights``, stores the update and records it on the ledger before the
-        proposal, and hands the hashes to :meth:`propose`.
+        proposal, and hands the hashes to :meth:`make_proposal`.
         """
         return ()
 
     @abc.abstractmethod
-    def propose(self, context: RoundContext, proposer: int, contributions: Mapping[int, str]) -> Proposal:
-        """Make learner ``proposer``'s proposal for ``context.round``.
+    def make_proposal(self, context: RoundContext, proposer: int, contributions: Mapping[int, str]) -> Proposal:
+        """Make learner ``proposer``'s proposal for ``context.round`` (the loop then records it).
 
         ``contributions`` maps a contributor's index to the hex sha256 of its update in the store
         (empty for strategies that do not aggregate).
         """
+
+    def propose(self, context: RoundContext, proposer: int, contributions: Mapping[int, str]) -> Proposal:
+        """The former name of :meth:`make_proposal`, kept for code that still calls it (deprecated)."""
+        warnings.warn(
+            "ProposalStrategy.propose() is now make_proposal() (propose is the ledger's call)",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return self.make_proposal(context, proposer, contributions)

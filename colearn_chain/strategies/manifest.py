@@ -27,7 +27,10 @@ weighted, attention, krum, multi-krum: they sum to 1; for Krum, ``1/m`` for each
 and 0 for the others). The median, trimmed mean and evolutionary rules are not linear
 combinations: there it is 1 for every input the rule used and 0 for the others.
 
-The rules, by strategy (:data:`RULES`); every number recomputation uses is in the manifest:
+Each rule belongs to its aggregator (the ``recompute`` of its class, in its own file under
+:mod:`colearn_chain.strategies.aggregators`, whose docstring details the recipe); :data:`RULES`
+reads them from the aggregator registry. In short, every number recomputation uses being in the
+manifest:
 
 - ``fedavg``, ``weighted``, ``attention``: :func:`~colearn_chain.strategies.aggregate.weighted_average`
   with the recorded coefficients. These were derived from values only the proposer could
@@ -51,15 +54,13 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-
 from colearn_chain.errors import ColearnError, ColearnValueError
 from colearn_chain.strategies import aggregate
-from colearn_chain.strategies.aggregate import Array, Derivation, Named
+from colearn_chain.strategies.aggregate import Array, Named
 from colearn_chain.weights.codec import WeightsSpec, decode_weights, encode_weights
 from colearn_chain.weights.digest import normalize_digest, sha256_hex
 from colearn_chain.weights.errors import BlobNotFound
@@ -74,11 +75,18 @@ __all__ = [
     "ManifestInput",
     "ManifestInputMissing",
     "ProposalMismatch",
+    "Rule",
     "apply_manifest",
     "canonical_json",
+    "is_int",
+    "is_number",
     "load_inputs",
+    "params_agree",
     "parse_manifest",
+    "recipe_int",
+    "recipe_number",
     "recompute_proposal",
+    "require",
     "verify_proposal",
 ]
 
@@ -195,26 +203,29 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return dict(pairs)
 
 
-def _is_number(value: Any) -> bool:
+def is_number(value: Any) -> bool:
+    """Whether ``value`` is a finite int or float (and not a bool)."""
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def _is_int(value: Any) -> bool:
+def is_int(value: Any) -> bool:
+    """Whether ``value`` is an int (and not a bool), as JSON integers parse."""
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _require(condition: bool, message: str) -> None:
+def require(condition: bool, message: str) -> None:
+    """Raise a ManifestError with ``message`` unless ``condition`` holds."""
     if not condition:
         raise ManifestError(message)
 
 
 def _address(value: Any, where: str) -> str:
-    _require(isinstance(value, str) and _ADDRESS.fullmatch(value) is not None, f"{where} is not an address: {value!r}")
+    require(isinstance(value, str) and _ADDRESS.fullmatch(value) is not None, f"{where} is not an address: {value!r}")
     return str(value)
 
 
 def _hash(value: Any, where: str) -> str:
-    _require(
+    require(
         isinstance(value, str) and _HASH.fullmatch(value) is not None,
         f"{where} is not a sha256 as 0x and 64 lowercase hex digits: {value!r}",
     )
@@ -223,22 +234,22 @@ def _hash(value: Any, where: str) -> str:
 
 def _parse_input(entry: Any, index: int) -> ManifestInput:
     where = f"inputs[{index}]"
-    _require(isinstance(entry, dict), f"{where} is not an object")
+    require(isinstance(entry, dict), f"{where} is not an object")
     unknown = set(entry) - {"learner", "weights", "coefficient", *INPUT_DETAILS}
-    _require(not unknown, f"{where} has unknown fields {sorted(unknown)}")
+    require(not unknown, f"{where} has unknown fields {sorted(unknown)}")
     missing = {"learner", "weights", "coefficient"} - set(entry)
-    _require(not missing, f"{where} lacks {sorted(missing)}")
-    _require(_is_number(entry["coefficient"]), f"{where}.coefficient is not a finite number: {entry['coefficient']!r}")
+    require(not missing, f"{where} lacks {sorted(missing)}")
+    require(is_number(entry["coefficient"]), f"{where}.coefficient is not a finite number: {entry['coefficient']!r}")
     details = {key: entry[key] for key in INPUT_DETAILS if key in entry}
     if "samples" in details:
-        _require(
-            _is_int(details["samples"]) and details["samples"] >= 0,
+        require(
+            is_int(details["samples"]) and details["samples"] >= 0,
             f"{where}.samples is not a count: {details['samples']!r}",
         )
     for key in ("reward", "score"):
         if key in details:
-            _require(
-                details[key] is None or _is_number(details[key]),
+            require(
+                details[key] is None or is_number(details[key]),
                 f"{where}.{key} is not a number or null: {details[key]!r}",
             )
     return ManifestInput(
@@ -251,9 +262,9 @@ def _parse_input(entry: Any, index: int) -> ManifestInput:
 
 def _parse_excluded(entry: Any, index: int) -> ExcludedInput:
     where = f"excluded[{index}]"
-    _require(isinstance(entry, dict), f"{where} is not an object")
-    _require(set(entry) == {"learner", "weights", "reason"}, f"{where} must have exactly learner, weights, reason")
-    _require(isinstance(entry["reason"], str), f"{where}.reason is not a string")
+    require(isinstance(entry, dict), f"{where} is not an object")
+    require(set(entry) == {"learner", "weights", "reason"}, f"{where} must have exactly learner, weights, reason")
+    require(isinstance(entry["reason"], str), f"{where}.reason is not a string")
     return ExcludedInput(
         learner=_address(entry["learner"], f"{where}.learner"),
         weights=_hash(entry["weights"], f"{where}.weights"),
@@ -282,34 +293,34 @@ def parse_manifest(data: bytes) -> Manifest:
         raise ManifestError(f"the manifest is not UTF-8: {exc}") from exc
     except json.JSONDecodeError as exc:
         raise ManifestError(f"the manifest is not JSON: {exc}") from exc
-    _require(isinstance(document, dict), "the manifest is not a JSON object")
+    require(isinstance(document, dict), "the manifest is not a JSON object")
     try:
         canonical = canonical_json(document)
     except ColearnValueError as exc:
         raise ManifestError(str(exc)) from exc
-    _require(
+    require(
         canonical == raw,
         "the manifest is not in canonical form (keys sorted, no whitespace, numbers as Python's json writes them)",
     )
-    _require(document.get("format") == MANIFEST_FORMAT, f"the manifest's format is not {MANIFEST_FORMAT!r}")
+    require(document.get("format") == MANIFEST_FORMAT, f"the manifest's format is not {MANIFEST_FORMAT!r}")
     missing = _TOP_LEVEL - set(document)
     unknown = set(document) - _TOP_LEVEL
-    _require(not missing, f"the manifest lacks {sorted(missing)}")
-    _require(not unknown, f"the manifest has unknown fields {sorted(unknown)}")
+    require(not missing, f"the manifest lacks {sorted(missing)}")
+    require(not unknown, f"the manifest has unknown fields {sorted(unknown)}")
     strategy = document["strategy"]
-    _require(
+    require(
         isinstance(strategy, str) and strategy in RULES,
         f"the manifest's strategy {strategy!r} has no recomputation rule (known: {', '.join(sorted(RULES))})",
     )
-    _require(isinstance(document["params"], dict), "the manifest's params is not an object")
-    _require(isinstance(document["recipe"], dict), "the manifest's recipe is not an object")
-    _require(_is_int(document["round"]) and document["round"] >= 0, "the manifest's round is not a round number")
-    _require(isinstance(document["inputs"], list) and len(document["inputs"]) > 0, "the manifest lists no inputs")
-    _require(isinstance(document["excluded"], list), "the manifest's excluded is not a list")
+    require(isinstance(document["params"], dict), "the manifest's params is not an object")
+    require(isinstance(document["recipe"], dict), "the manifest's recipe is not an object")
+    require(is_int(document["round"]) and document["round"] >= 0, "the manifest's round is not a round number")
+    require(isinstance(document["inputs"], list) and len(document["inputs"]) > 0, "the manifest lists no inputs")
+    require(isinstance(document["excluded"], list), "the manifest's excluded is not a list")
     inputs = tuple(_parse_input(entry, i) for i, entry in enumerate(document["inputs"]))
     excluded = tuple(_parse_excluded(entry, i) for i, entry in enumerate(document["excluded"]))
     learners = [entry.learner.lower() for entry in inputs] + [entry.learner.lower() for entry in excluded]
-    _require(len(learners) == len(set(learners)), "the manifest lists a learner more than once")
+    require(len(learners) == len(set(learners)), "the manifest lists a learner more than once")
     return Manifest(
         strategy=strategy,
         params=document["params"],
@@ -322,156 +333,61 @@ def parse_manifest(data: bytes) -> Manifest:
 
 
 # -------------------------------------------------------------------- rules
+#: How one strategy's manifests are recomputed: (parsed manifest, decoded inputs in order) -> weights.
 Rule = Callable[[Manifest, Sequence[Named]], dict[str, Array]]
 
 
-def _recipe_number(manifest: Manifest, key: str) -> float:
+def recipe_number(manifest: Manifest, key: str) -> float:
+    """The recipe's ``key`` as a finite number; a ManifestError naming the strategy and key otherwise."""
     value: Any = manifest.recipe.get(key)
-    _require(_is_number(value), f"the {manifest.strategy} manifest's recipe.{key} is not a finite number: {value!r}")
+    require(is_number(value), f"the {manifest.strategy} manifest's recipe.{key} is not a finite number: {value!r}")
     return float(value)
 
 
-def _recipe_int(manifest: Manifest, key: str) -> int:
+def recipe_int(manifest: Manifest, key: str) -> int:
+    """The recipe's ``key`` as an integer; a ManifestError naming the strategy and key otherwise."""
     value: Any = manifest.recipe.get(key)
-    _require(_is_int(value), f"the {manifest.strategy} manifest's recipe.{key} is not an integer: {value!r}")
+    require(is_int(value), f"the {manifest.strategy} manifest's recipe.{key} is not an integer: {value!r}")
     return int(value)
 
 
-def _params_agree(manifest: Manifest, key: str, value: Any) -> None:
+def params_agree(manifest: Manifest, key: str, value: Any) -> None:
     """A setting the recipe repeats must not differ from the one the params record."""
     if manifest.params.get(key) is not None:
-        _require(
+        require(
             manifest.params[key] == value,
             f"the manifest's params.{key} ({manifest.params[key]!r}) and recipe ({value!r}) disagree",
         )
 
 
-def _linear(manifest: Manifest, models: Sequence[Named]) -> dict[str, Array]:
-    coefficients = manifest.coefficients
-    _require(
-        abs(math.fsum(coefficients) - 1.0) <= 1e-9,
-        f"the {manifest.strategy} manifest's coefficients sum to {math.fsum(coefficients)!r}, not 1",
-    )
-    return aggregate.weighted_average(models, coefficients)
+class _Rules(Mapping[str, Rule]):
+    """Strategy name -> rule, read live from the registered aggregators: each class owns its rule.
+
+    Nothing here lists the strategies: an aggregator added to the registry
+    (:data:`colearn_chain.strategies.aggregators.AGGREGATORS`) has its manifests parsed and
+    recomputed by its own ``recompute`` at once.
+    """
+
+    @staticmethod
+    def _aggregators() -> Mapping[str, Any]:
+        # Imported on use: every aggregator imports this module for the manifest format.
+        from colearn_chain.strategies.aggregators import AGGREGATORS
+
+        return AGGREGATORS
+
+    def __getitem__(self, name: str) -> Rule:
+        rule: Rule = self._aggregators()[name].recompute
+        return rule
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(list(self._aggregators()))
+
+    def __len__(self) -> int:
+        return len(self._aggregators())
 
 
-def _fedavg(manifest: Manifest, models: Sequence[Named]) -> dict[str, Array]:
-    counts = [entry.details.get("samples") for entry in manifest.inputs]
-    if all(count is not None for count in counts):
-        expected = aggregate.fedavg_coefficients([int(c) for c in counts if c is not None])
-        _require(
-            expected == manifest.coefficients,
-            "the fedavg manifest's coefficients are not each input's share of the recorded samples",
-        )
-    return _linear(manifest, models)
-
-
-def _softmax_rule(detail: str) -> Rule:
-    def rule(manifest: Manifest, models: Sequence[Named]) -> dict[str, Array]:
-        temperature = _recipe_number(manifest, "temperature")
-        _params_agree(manifest, "temperature", temperature)
-        logits = [entry.details.get(detail, math.nan) for entry in manifest.inputs]
-        _require(
-            all(value is None or _is_number(value) for value in logits),
-            f"every input of a {manifest.strategy} manifest records its {detail}",
-        )
-        numbers = [-math.inf if value is None else float(value) for value in logits]
-        try:
-            expected = aggregate.softmax_coefficients(numbers, temperature)
-        except ColearnValueError as exc:
-            raise ManifestError(f"the {manifest.strategy} manifest's {detail}s give no weights: {exc}") from exc
-        _require(
-            bool(np.allclose(expected, manifest.coefficients, rtol=SOFTMAX_TOLERANCE, atol=SOFTMAX_TOLERANCE)),
-            f"the {manifest.strategy} manifest's coefficients are not softmax(recorded {detail} / temperature)",
-        )
-        return _linear(manifest, models)
-
-    return rule
-
-
-def _krum(manifest: Manifest, models: Sequence[Named]) -> dict[str, Array]:
-    # f and m may be below the params' when contributions were excluded: the recipe has the ones used.
-    f, m = _recipe_int(manifest, "f"), _recipe_int(manifest, "m")
-    _require(manifest.strategy != "krum" or m == 1, "a krum manifest selects exactly one input (m = 1)")
-    selected = manifest.recipe.get("selected")
-    _require(
-        isinstance(selected, list) and all(_is_int(i) for i in selected),
-        "the manifest's recipe.selected is not a list of input positions",
-    )
-    try:
-        chosen = aggregate.krum_select(models, f, m)
-    except ColearnValueError as exc:
-        raise ManifestError(f"the {manifest.strategy} manifest cannot be recomputed: {exc}") from exc
-    _require(chosen == selected, f"Krum selects inputs {chosen} from these inputs, the manifest says {selected}")
-    expected = [1.0 / m if i in chosen else 0.0 for i in range(len(models))]
-    _require(expected == manifest.coefficients, f"the manifest's coefficients are not 1/{m} for each selected input")
-    return aggregate.weighted_average(models, expected)
-
-
-def _all_used(manifest: Manifest) -> None:
-    _require(
-        all(c == 1.0 for c in manifest.coefficients),
-        f"every input of a {manifest.strategy} manifest has coefficient 1 (the rule uses them all)",
-    )
-
-
-def _median(manifest: Manifest, models: Sequence[Named]) -> dict[str, Array]:
-    _all_used(manifest)
-    return aggregate.coordinate_median(models)
-
-
-def _trimmed_mean(manifest: Manifest, models: Sequence[Named]) -> dict[str, Array]:
-    _all_used(manifest)
-    trim = _recipe_number(manifest, "trim")
-    _params_agree(manifest, "trim", trim)
-    dropped = _recipe_int(manifest, "dropped")
-    try:
-        expected = aggregate.trim_count(len(models), trim)
-    except ColearnValueError as exc:
-        raise ManifestError(f"the trimmed-mean manifest cannot be recomputed: {exc}") from exc
-    _require(dropped == expected, f"trimming {trim} of {len(models)} inputs drops {expected} each side, not {dropped}")
-    return aggregate.trimmed_mean(models, trim)
-
-
-def _derivation(entry: Any, index: int) -> Derivation:
-    keys = ("id", "target", "base", "plus", "minus", "seed")
-    _require(
-        isinstance(entry, dict) and set(entry) == set(keys) and all(_is_int(entry[k]) and entry[k] >= 0 for k in keys),
-        f"recipe.derivations[{index}] must hold exactly the non-negative integers {', '.join(keys)}",
-    )
-    return Derivation(*(int(entry[k]) for k in keys))
-
-
-def _evolutionary(manifest: Manifest, models: Sequence[Named]) -> dict[str, Array]:
-    mutation, crossover = _recipe_number(manifest, "F"), _recipe_number(manifest, "CR")
-    _params_agree(manifest, "F", mutation)
-    _params_agree(manifest, "CR", crossover)
-    winner = _recipe_int(manifest, "winner")
-    raw = manifest.recipe.get("derivations")
-    _require(isinstance(raw, list), "the evolutionary manifest's recipe.derivations is not a list")
-    lineage = [_derivation(entry, i) for i, entry in enumerate(raw)]  # type: ignore[arg-type]
-    used = {p for d in lineage for p in (d.target, d.base, d.plus, d.minus) if p < len(models)}
-    if winner < len(models):
-        used.add(winner)
-    expected = [1.0 if i in used else 0.0 for i in range(len(models))]
-    _require(expected == manifest.coefficients, "the evolutionary manifest's coefficients do not mark the inputs used")
-    try:
-        return aggregate.replay_evolution(models, lineage, winner, mutation, crossover)
-    except ColearnValueError as exc:
-        raise ManifestError(f"the evolutionary manifest cannot be replayed: {exc}") from exc
-
-
-#: Strategy name -> how its manifests are recomputed.
-RULES: dict[str, Rule] = {
-    "fedavg": _fedavg,
-    "weighted": _softmax_rule("reward"),
-    "attention": _softmax_rule("score"),
-    "krum": _krum,
-    "multi-krum": _krum,
-    "median": _median,
-    "trimmed-mean": _trimmed_mean,
-    "evolutionary": _evolutionary,
-}
+#: Strategy name -> how its manifests are recomputed (each aggregator's ``recompute``).
+RULES: Mapping[str, Rule] = _Rules()
 
 
 def apply_manifest(manifest: Manifest, models: Sequence[Named]) -> dict[str, Array]:

@@ -29,6 +29,6 @@ class RoundRobin(ProposalStrategy):
         """Round-robin from user parameters (it takes none; any given is an error)."""
         return cls(settings_from_params(RoundRobinSettings, params, cls.name))
 
-    def propose(self, context: RoundContext, proposer: int, contributions: Mapping[int, str]) -> Proposal:
+    def make_proposal(self, context: RoundContext, proposer: int, contributions: Mapping[int, str]) -> Proposal:
         weights = context.learners[proposer].mli_propose_weights()
-        return Proposal(weights=weights_to_onnx(weights))
+        return Proposal(weights=weights_to_onnx(weights), training_summary=weights.training_summary)

@@ -31,9 +31,9 @@ class _Selector(ProposalStrategy):
 
     nominates: ClassVar[bool] = True
 
-    def propose(self, context: RoundContext, proposer: int, contributions: Mapping[int, str]) -> Proposal:
+    def make_proposal(self, context: RoundContext, proposer: int, contributions: Mapping[int, str]) -> Proposal:
         weights = context.learners[proposer].mli_propose_weights()
-        return Proposal(weights=weights_to_onnx(weights))
+        return Proposal(weights=weights_to_onnx(weights), training_summary=weights.training_summary)
 
 
 @dataclass(frozen=True)
@@ -69,7 +69,10 @@ class RandomSelector(_Selector):
     def nominate(self, context: RoundContext) -> int:
         seed = context.seed if self.settings.seed is None else self.settings.seed
         rng = np.random.default_rng([seed % 2**63, context.round, 0x5E1EC7])
-        return int(rng.integers(len(context.learners)))
+        eligible = [i for i in range(len(context.learners)) if i not in context.exhausted]
+        if not context.exhausted or not eligible:
+            return int(rng.integers(len(context.learners)))
+        return eligible[int(rng.integers(len(eligible)))]
 
 
 @dataclass(frozen=True)
@@ -99,6 +102,19 @@ class RLSelector(_Selector):
     def __init__(self, settings: RLSettings | None = None, policy: SelectorPolicy | None = None) -> None:
         self.settings = settings or RLSettings()
         self.policy = policy
+        self.cost: np.ndarray | None = None
+
+    def use_cost_matrix(self, cost: np.ndarray) -> None:
+        """Observe the experiment's hand-over costs instead of those the policy was trained with.
+
+        Raises
+        ------
+        ColearnValueError
+            If the policy was trained for another number of learners than the matrix's.
+        """
+        if self.policy is not None:
+            self.policy.check_learners(int(cost.shape[0]))
+        self.cost = cost
 
     @classmethod
     def from_params(cls, params: Mapping[str, Any]) -> RLSelector:
@@ -117,8 +133,12 @@ class RLSelector(_Selector):
             raise ColearnValueError(_NEEDS_POLICY)
         self.policy.check_learners(len(context.learners))
         rounds = rounds_from_records(context.history, context.learner_ids)
-        state = self.policy.observe(rounds, context.round, context.store.get)
-        return self.policy.choose(state)
+        state = self.policy.observe(rounds, context.round, context.store.get, self.cost)
+        if not context.exhausted or len(context.exhausted) >= len(context.learners):
+            return self.policy.choose(state)
+        q_values = np.array(self.policy.q_values(state), dtype=np.float64)
+        q_values[sorted(context.exhausted)] = -np.inf  # a spent privacy budget: not nominated
+        return int(np.argmax(q_values))
 
 
 #: This module's strategies by name (merged into colearn_chain.strategies.STRATEGIES).

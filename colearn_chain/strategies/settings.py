@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from collections.abc import Mapping
@@ -72,3 +73,9 @@ def parse_params(items: list[str] | None) -> dict[str, str]:
             raise ColearnValueError(f"--strategy-param takes KEY=VALUE, got {item!r}")
         params[key.strip()] = value.strip()
     return params
+
+
+def check_positive(value: float, what: str) -> None:
+    """Refuse a setting that must be a positive finite number (a temperature, a rate)."""
+    if not (math.isfinite(value) and value > 0):
+        raise ColearnValueError(f"{what} must be a positive number, got {value}")

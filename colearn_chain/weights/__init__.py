@@ -8,6 +8,7 @@ implementation must pass is :mod:`colearn_chain.weights.store_suite` (imports py
 
 from colearn_chain.weights.codec import (
     DEFAULT_MAX_BYTES,
+    MAX_TENSORS,
     SUPPORTED_DTYPES,
     WEIGHTS_IR_VERSION,
     WEIGHTS_OPSET,
@@ -19,7 +20,14 @@ from colearn_chain.weights.codec import (
     normalize_weights,
     weights_as_list,
 )
-from colearn_chain.weights.digest import digest_to_bytes32, normalize_digest, sha256_hex
+from colearn_chain.weights.digest import (
+    NO_DIGEST,
+    Digest,
+    bytes32_or_zero,
+    digest_to_bytes32,
+    normalize_digest,
+    sha256_hex,
+)
 from colearn_chain.weights.errors import (
     BlobNotFound,
     BlobTooLarge,
@@ -29,12 +37,16 @@ from colearn_chain.weights.errors import (
     InvalidWeightsBlob,
     MalformedBlob,
     NonFiniteWeights,
+    TooManyTensors,
+    UnsafeBlob,
     WeightsSpecMismatch,
 )
 from colearn_chain.weights.store import ContentStore, InMemoryStore, LocalDirectoryStore
 
 __all__ = [
     "DEFAULT_MAX_BYTES",
+    "MAX_TENSORS",
+    "NO_DIGEST",
     "SUPPORTED_DTYPES",
     "WEIGHTS_IR_VERSION",
     "WEIGHTS_OPSET",
@@ -42,6 +54,7 @@ __all__ = [
     "BlobNotFound",
     "BlobTooLarge",
     "ContentStore",
+    "Digest",
     "ExternalDataNotAllowed",
     "GraphNodesNotAllowed",
     "HashMismatch",
@@ -50,9 +63,12 @@ __all__ = [
     "LocalDirectoryStore",
     "MalformedBlob",
     "NonFiniteWeights",
+    "TooManyTensors",
+    "UnsafeBlob",
     "WeightsLike",
     "WeightsSpec",
     "WeightsSpecMismatch",
+    "bytes32_or_zero",
     "decode_weights",
     "digest_to_bytes32",
     "encode_weights",

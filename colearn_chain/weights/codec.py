@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import math
 import operator
-from collections.abc import Mapping, Sequence
+from collections import Counter
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeAlias
 
@@ -34,11 +35,13 @@ from colearn_chain.weights.errors import (
     HashMismatch,
     MalformedBlob,
     NonFiniteWeights,
+    TooManyTensors,
     WeightsSpecMismatch,
 )
 
 __all__ = [
     "DEFAULT_MAX_BYTES",
+    "MAX_TENSORS",
     "SUPPORTED_DTYPES",
     "WEIGHTS_IR_VERSION",
     "WEIGHTS_OPSET",
@@ -59,6 +62,12 @@ WeightsLike: TypeAlias = Sequence[Array] | Mapping[str, Array]
 #: Default cap on a weights blob's size: 64 MiB, ample for the models this project trains
 #: (a 16M-parameter float32 model) and small enough that a peer cannot exhaust memory.
 DEFAULT_MAX_BYTES = 64 * 1024 * 1024
+#: Cap on the number of tensors in a weights blob: 65,536. Real models are far below it (a
+#: ResNet-152 has about 900 tensors with its batch norms, a 70B-parameter transformer under
+#: 1,000); a blob over it is refused by a scan of its protobuf framing, before it is parsed,
+#: since a 64 MiB blob of empty tensors would otherwise parse into millions of messages
+#: (gigabytes of memory) and every tensor costs a voter time.
+MAX_TENSORS = 65_536
 #: ONNX opset written into every container (and used by the runnable export): 17 is
 #: supported by every onnxruntime release of the last years.
 WEIGHTS_OPSET = 17
@@ -85,6 +94,10 @@ _ONNX_TYPE_BY_DTYPE: dict[np.dtype[Any], int] = {
 }
 _DTYPE_BY_NAME: dict[str, np.dtype[Any]] = {dt.name: dt for dt in _ONNX_TYPE_BY_DTYPE}
 _DTYPE_BY_ONNX_TYPE: dict[int, np.dtype[Any]] = {v: k for k, v in _ONNX_TYPE_BY_DTYPE.items()}
+# Native-order dtypes map to themselves (a byte-swapped dtype compares unequal, so it misses).
+_CANONICAL_BY_DTYPE: dict[np.dtype[Any], np.dtype[Any]] = {dt: dt for dt in _ONNX_TYPE_BY_DTYPE}
+# dtype.name goes through numpy's Python-level naming code; a dict lookup does not.
+_NAME_BY_DTYPE: dict[np.dtype[Any], str] = {dt: dt.name for dt in _ONNX_TYPE_BY_DTYPE}
 #: The numpy dtype names a weights container can hold (no bool, complex, string or object).
 SUPPORTED_DTYPES: tuple[str, ...] = tuple(sorted(_DTYPE_BY_NAME))
 
@@ -100,6 +113,16 @@ _MAX_LISTED_DIFFERENCES = 10
 
 def _canonical_dtype(dtype: Any, what: str) -> np.dtype[Any]:
     """The native-byte-order supported dtype equal to ``dtype``, or a ColearnValueError."""
+    # Fast paths (a dict lookup instead of numpy's dtype-name machinery): this runs once per
+    # tensor of every peer's blob, so it is most of what validation costs per tensor.
+    if isinstance(dtype, np.dtype):
+        known = _CANONICAL_BY_DTYPE.get(dtype)
+        if known is not None:
+            return known
+    elif isinstance(dtype, str):
+        named = _DTYPE_BY_NAME.get(dtype)
+        if named is not None:
+            return named
     try:
         resolved = np.dtype(dtype)
     except (TypeError, ValueError) as exc:
@@ -202,10 +225,10 @@ class WeightsSpec:
             _check_name(name)
             if any(dim < 0 for dim in dims):
                 raise ColearnValueError(f"weights {name!r}: shape {dims} has a negative dimension")
-            normalized.append((name, _canonical_dtype(dtype, f"weights {name!r}").name, dims))
+            normalized.append((name, _NAME_BY_DTYPE[_canonical_dtype(dtype, f"weights {name!r}")], dims))
         normalized.sort(key=lambda item: item[0])
-        names = [item[0] for item in normalized]
-        duplicates = sorted({name for name in names if names.count(name) > 1})
+        # Counter, not list.count: a peer's blob of n tensors must cost O(n), not O(n^2).
+        duplicates = sorted(name for name, seen in Counter(item[0] for item in normalized).items() if seen > 1)
         if duplicates:
             raise ColearnValueError(f"a WeightsSpec names each tensor once; repeated: {duplicates}")
         object.__setattr__(self, "entries", tuple(normalized))
@@ -215,7 +238,7 @@ class WeightsSpec:
         """The spec of ``weights`` (as :func:`normalize_weights` names them)."""
         return cls(
             tuple(
-                (name, array.dtype.name, tuple(array.shape))
+                (name, _NAME_BY_DTYPE[array.dtype], tuple(array.shape))
                 for name, array in normalize_weights(weights).items()
             )
         )
@@ -310,8 +333,96 @@ def encode_weights(weights: WeightsLike) -> bytes:
         so the proposer learns it first.
     """
     named = normalize_weights(weights)
+    if len(named) > MAX_TENSORS:
+        raise ColearnValueError(
+            f"{len(named)} tensors is over the cap of {MAX_TENSORS} a receiver accepts; "
+            "merge small tensors into larger ones"
+        )
     _check_finite(named)
     return _serialize(named)
+
+
+# Protobuf framing of the container: ModelProto.graph is field 7, GraphProto.initializer field 5.
+_MODEL_GRAPH_FIELD = 7
+_GRAPH_INITIALIZER_FIELD = 5
+_LENGTH_DELIMITED = 2
+# A canonical container has 5 top-level fields and a graph of a name plus its tensors; far more
+# than this many other fields can only be an attempt to make the parser build messages.
+_MAX_OTHER_FIELDS = 64
+
+
+def _read_varint(blob: bytes, pos: int, end: int) -> tuple[int, int] | None:
+    """The varint at ``pos`` and the position after it, or None if it runs past ``end``."""
+    value = shift = 0
+    while pos < end and shift < 64:
+        byte = blob[pos]
+        pos += 1
+        value |= (byte & 0x7F) << shift
+        if not byte & 0x80:
+            return value, pos
+        shift += 7
+    return None
+
+
+def _fields(blob: bytes, pos: int, end: int) -> Iterator[tuple[int, int, int, int]]:
+    """``(field number, wire type, body start, body end)`` of each field in ``blob[pos:end]``.
+
+    Stops quietly at anything it cannot frame (groups, truncation): the real parser then
+    either refuses the bytes or keeps them as cheap unknown fields, never as messages.
+    """
+    while pos < end:
+        tag = _read_varint(blob, pos, end)
+        if tag is None:
+            return
+        key, pos = tag
+        wire_type = key & 7
+        if wire_type == 0:
+            scalar = _read_varint(blob, pos, end)
+            if scalar is None:
+                return
+            start, pos = pos, scalar[1]
+        elif wire_type in (1, 5):
+            start, pos = pos, pos + (8 if wire_type == 1 else 4)
+        elif wire_type == _LENGTH_DELIMITED:
+            length = _read_varint(blob, pos, end)
+            if length is None:
+                return
+            start, pos = length[1], length[1] + length[0]
+        else:
+            return
+        if pos > end:
+            return
+        yield key >> 3, wire_type, start, pos
+
+
+def _check_tensor_count(blob: bytes) -> None:
+    """Refuse a blob of over :data:`MAX_TENSORS` tensors from its framing alone, before parsing.
+
+    Linear in the number of top-level and graph-level fields (each tensor is skipped by its
+    length, its bytes never looked at), and it stops as soon as a cap is passed.
+    """
+    tensors = others = 0
+    for field, wire_type, start, end in _fields(blob, 0, len(blob)):
+        if field != _MODEL_GRAPH_FIELD or wire_type != _LENGTH_DELIMITED:
+            others += 1
+        else:
+            for inner, inner_type, _, _ in _fields(blob, start, end):
+                if inner == _GRAPH_INITIALIZER_FIELD and inner_type == _LENGTH_DELIMITED:
+                    tensors += 1
+                    if tensors > MAX_TENSORS:
+                        raise TooManyTensors(
+                            f"the blob holds over {MAX_TENSORS} tensors, the cap a weights blob "
+                            "may hold; refused before parsing"
+                        )
+                else:
+                    others += 1
+                if others > _MAX_OTHER_FIELDS:
+                    break
+        if others > _MAX_OTHER_FIELDS:
+            raise MalformedBlob(
+                f"the blob has over {_MAX_OTHER_FIELDS} fields besides its tensors; a weights "
+                "container has a handful"
+            )
 
 
 def _parse(blob: bytes) -> onnx.ModelProto:
@@ -439,7 +550,8 @@ def decode_weights(
 ) -> dict[str, Array]:
     """Load weights from a peer's blob without trusting or running it.
 
-    Checks, in this order: the size cap (before hashing or parsing), the sha256, that the
+    Checks, in this order: the size cap (before hashing or parsing), the sha256, the tensor
+    count cap (:data:`MAX_TENSORS`, from the protobuf framing, before parsing), that the
     bytes parse as an ONNX ``ModelProto``, no external data on any tensor, no nodes,
     functions, training graphs, inputs, outputs or value infos, the format's IR version and
     opset, that every initializer is a named, dense, ``raw_data`` tensor of a supported dtype
@@ -469,7 +581,8 @@ def decode_weights(
     Raises
     ------
     InvalidWeightsBlob
-        One of its subclasses: ``BlobTooLarge``, ``HashMismatch``, ``MalformedBlob``,
+        One of its subclasses: ``BlobTooLarge``, ``HashMismatch``, ``TooManyTensors``,
+        ``MalformedBlob``,
         ``ExternalDataNotAllowed``, ``GraphNodesNotAllowed``, ``WeightsSpecMismatch``,
         ``NonFiniteWeights``. A voter catches it, votes to reject and logs the message.
     ColearnValueError
@@ -491,6 +604,7 @@ def decode_weights(
         got = sha256_hex(data)
         if got != want:
             raise HashMismatch(f"the blob hashes to {got}, not to the expected {want}")
+    _check_tensor_count(data)
     model = _parse(data)
     _check_structure(model)
     arrays = dict(sorted(_read_initializers(model.graph).items()))

@@ -12,6 +12,9 @@ DIGEST_HEX_LENGTH = 64
 
 _HEX_DIGITS = frozenset(string.hexdigits)
 
+#: The contract's "no hash" (a round without a manifest): 32 zero bytes.
+NO_DIGEST = bytes(32)
+
 
 def sha256_hex(blob: bytes) -> str:
     """The sha256 of ``blob`` as 64 lowercase hex characters, without ``0x``.
@@ -60,3 +63,48 @@ def normalize_digest(digest: str | bytes) -> str:
 def digest_to_bytes32(digest: str | bytes) -> bytes:
     """The 32 raw bytes of ``digest``, as the contract's ``bytes32`` arguments take it."""
     return bytes.fromhex(normalize_digest(digest))
+
+
+class Digest(str):
+    """A sha256 content address, spelled one way: 64 lowercase hex characters, no ``0x``.
+
+    Hashes cross three boundaries, each with its own spelling: the store keys blobs by hex,
+    the contract takes and emits ``bytes32``, and JSON files write ``0x``-prefixed hex. A
+    ``Digest`` is built from any of them (see :func:`normalize_digest`) and gives each back
+    (:attr:`bytes32`, :attr:`prefixed`), so code never converts by hand. It is a ``str``, so
+    every API that took or returned a hex digest (the store, a strategy's contributions) takes
+    and compares it unchanged.
+    """
+
+    __slots__ = ()
+
+    def __new__(cls, value: str | bytes) -> Digest:
+        return super().__new__(cls, normalize_digest(value))
+
+    @classmethod
+    def of(cls, blob: bytes) -> Digest:
+        """The content address of ``blob``."""
+        return cls(sha256_hex(blob))
+
+    @classmethod
+    def optional(cls, value: str | bytes | None) -> Digest | None:
+        """``value`` as a digest, or None for no hash (None, or the contract's zero ``bytes32``)."""
+        if value is None or value == NO_DIGEST:
+            return None
+        return cls(value)
+
+    @property
+    def bytes32(self) -> bytes:
+        """The 32 raw bytes, as the contract's ``bytes32`` arguments take them."""
+        return bytes.fromhex(self)
+
+    @property
+    def prefixed(self) -> str:
+        """``0x`` + the hex, as results and audit JSON write hashes."""
+        return "0x" + self
+
+
+
+def bytes32_or_zero(digest: Digest | None) -> bytes:
+    """``digest`` as ``bytes32``, or the contract's zero hash when there is none."""
+    return NO_DIGEST if digest is None else digest.bytes32

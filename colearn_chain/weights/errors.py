@@ -17,6 +17,10 @@ class BlobTooLarge(InvalidWeightsBlob):
     """The blob is larger than the receiver's size cap (checked before anything else is done)."""
 
 
+class TooManyTensors(InvalidWeightsBlob):
+    """The blob holds more tensors than the receiver's cap (checked before the blob is parsed)."""
+
+
 class HashMismatch(InvalidWeightsBlob):
     """The blob's sha256 is not the hash the ledger recorded for it."""
 
@@ -50,3 +54,23 @@ class BlobNotFound(ColearnError, KeyError):
     def __str__(self) -> str:
         # KeyError quotes its argument (``'message'``); keep the one-line message readable.
         return str(self.args[0]) if self.args else "blob not found"
+
+
+class UnsafeBlob(BlobNotFound):
+    """What is stored under a digest is not safely readable: a symlink, a FIFO, a device...
+
+    Any participant can write into a shared store; such an entry is refused at once, never
+    followed or read (a FIFO would block the reader for ever), and counts as missing.
+    """
+
+
+class StoreUnavailable(ColearnError, ConnectionError):
+    """A remote content store could not be reached, even after bounded retries."""
+
+
+class StoreAccessDenied(ColearnError, PermissionError):
+    """A remote content store refused the credentials (missing, wrong or without the right)."""
+
+
+class StoreNotFound(ColearnError, FileNotFoundError):
+    """The content store named does not exist (an S3 bucket that was never created)."""

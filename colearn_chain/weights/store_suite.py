@@ -25,8 +25,8 @@ from typing import Any
 import pytest
 
 from colearn_chain.errors import ColearnError, ColearnValueError
-from colearn_chain.weights.digest import sha256_hex
-from colearn_chain.weights.errors import BlobNotFound
+from colearn_chain.weights.digest import Digest, sha256_hex
+from colearn_chain.weights.errors import BlobNotFound, BlobTooLarge
 from colearn_chain.weights.store import ContentStore
 
 __all__ = ["ContentStoreSuite", "MultiProcessStoreSuite"]
@@ -103,7 +103,7 @@ class ContentStoreSuite:
         data = _blob(5, 100)
         digest = store.put(data)
         for spelling in (digest, "0x" + digest, "0X" + digest.upper(), digest.upper(),
-                         bytes.fromhex(digest)):
+                         Digest(digest).bytes32):
             assert store.has(spelling)
             assert store.get(spelling) == data
 
@@ -145,6 +145,25 @@ class ContentStoreSuite:
         self.tamper(store, digest, mangle(data))
         with pytest.raises(BlobNotFound, match="corrupt"):
             store.get(digest)
+        assert not store.has(digest)
+        assert store.put(data) == digest
+        assert store.get(digest) == data
+
+    def test_a_blob_over_the_cap_is_refused_and_not_held(self, store: ContentStore) -> None:
+        data = _blob(8, 2000)
+        digest = store.put(data)
+        store.max_bytes = 1999
+        with pytest.raises(BlobTooLarge, match="over the cap of 1999") as excinfo:
+            store.get(digest)
+        assert "\n" not in str(excinfo.value)
+        assert not store.has(digest)
+        store.max_bytes = 2000
+        assert store.get(digest) == data
+
+    def test_a_larger_blob_under_the_name_is_replaced_by_put(self, store: ContentStore) -> None:
+        data = _blob(9, 1000)
+        digest = store.put(data)
+        self.tamper(store, digest, data + b"appended")
         assert not store.has(digest)
         assert store.put(data) == digest
         assert store.get(digest) == data

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import pytest
@@ -11,6 +11,9 @@ from eth_account.signers.local import LocalAccount
 
 from colearn_chain.chain import Chain, CollectiveLearningClient
 from colearn_chain.chain import contract_errors as ce
+from colearn_chain.chain.signing import SECP256K1_ORDER, compact_signature, sign_vote
+
+from .protocol_model import BatchEntry, VoteClaim
 
 INITIAL = bytes([1]) * 32
 
@@ -62,3 +65,49 @@ def reverts(error: type[ce.ContractRevert], call: Callable[[], object], **fields
     assert exc.fields == fields
     for name, value in fields.items():
         assert getattr(exc, name) == value
+
+
+# --------------------------------------------------------------------------------------------
+# Signed votes: real signatures of what a VoteClaim says was signed
+# --------------------------------------------------------------------------------------------
+
+#: secp256k1's group order; a signature's ``s`` must be at most half of it (EIP-2).
+ORDER = SECP256K1_ORDER
+HALF_ORDER = ORDER // 2
+
+
+def signature_words(claim: VoteClaim, key_of: dict[str, LocalAccount]) -> tuple[bytes, bytes]:
+    """The compact ``(r, vs)`` signature of exactly ``claim``, by ``claim.signer``'s key.
+
+    With ``claim.low_s`` false this is the signature's malleable twin ``(r, n - s, parity ^ 1)``,
+    which recovers to the same key; in the compact form its ``s`` has the top bit set (for all
+    but a 2**-127 fraction of signatures), so the contract reads it as another ``s`` and parity.
+    """
+    signed = sign_vote(
+        key_of[claim.signer], claim.contract, claim.chain_id, claim.round, claim.weights,
+        claim.approve, claim.score,
+    )  # fmt: skip
+    compact = compact_signature(signed.signature)
+    r, vs = compact[:32], int.from_bytes(compact[32:], "big")
+    if not claim.low_s:
+        s, parity = vs & (2**255 - 1), vs >> 255
+        vs = ((ORDER - s) % 2**256) ^ ((parity ^ 1) << 255)
+    return r, vs.to_bytes(32, "big")
+
+
+def entry_tuple(entry: BatchEntry, key_of: dict[str, LocalAccount]) -> tuple[int, bool, int, bytes, bytes]:
+    """A model :class:`BatchEntry` as the contract's ``SignedVote`` (index, approve, score, r, vs)."""
+    r, vs = signature_words(entry.claim, key_of)
+    return entry.index, entry.approve, entry.score, r, vs
+
+
+def honest_entry(
+    client: CollectiveLearningClient, voter: LocalAccount, index: int, round: int, weights: bytes,
+    approve: bool = True, score: int = 973_000, signed: dict[str, Any] | None = None,
+) -> BatchEntry:
+    """``voter``'s vote at ``index``, signed correctly unless ``signed`` changes what was signed."""
+    claim = VoteClaim(
+        signer=voter.address, chain_id=client.chain.chain_id, contract=client.address, round=round,
+        weights=weights, approve=approve, score=score,
+    )  # fmt: skip
+    return BatchEntry(index, approve, score, replace(claim, **(signed or {})))

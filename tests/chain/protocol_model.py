@@ -1,4 +1,9 @@
-"""A pure-Python reference model of PROTOCOL.md v1: the oracle the contract is tested against."""
+"""A pure-Python reference model of PROTOCOL.md v2: the oracle the contract is tested against.
+
+Signed votes are modelled by what their signature signs (:class:`VoteClaim`), not by ECDSA: a
+signature is valid iff it is the named learner's, over exactly the vote in the entry, for this
+round's proposal, under this contract's domain (chain id and address), with a low ``s``.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +16,7 @@ ZERO_HASH = bytes(32)
 NO_DEADLINE = 2**64 - 1
 """The ``last_block`` that ``VotingOpen``/``ProposalWindowOpen`` report for a window of 0."""
 BPS = 10_000
+PROTOCOL_VERSION = 2
 
 
 class Status(IntEnum):
@@ -155,6 +161,35 @@ class Config:
     max_rounds: int = 0
     initial_model: bytes
     selector: str = ZERO_ADDRESS
+    start_block: int = 0
+
+
+@dataclass(frozen=True)
+class VoteClaim:
+    """What a signed vote's signature really signs, and whose key made it.
+
+    A test builds the real signature from exactly these values, so the model can judge it
+    without doing any cryptography.
+    """
+
+    signer: str
+    chain_id: int
+    contract: str
+    round: int
+    weights: bytes
+    approve: bool
+    score: int
+    low_s: bool = True
+
+
+@dataclass(frozen=True)
+class BatchEntry:
+    """One ``SignedVote`` of a ``submitVotes`` batch: the learner index, the vote, its signature."""
+
+    index: int
+    approve: bool
+    score: int
+    claim: VoteClaim
 
 
 @dataclass
@@ -186,7 +221,9 @@ class ProtocolModel:
     config
         The constructor's arguments.
     block_number
-        The deployment block: round 0 starts there.
+        The deployment block: round 0 starts at ``max(block_number, config.start_block)``.
+    chain_id, address
+        Where the contract lives: the EIP-712 domain its signed votes must name.
 
     Raises
     ------
@@ -196,7 +233,9 @@ class ProtocolModel:
         ``EmptyWeights``.
     """
 
-    def __init__(self, config: Config, block_number: int) -> None:
+    def __init__(
+        self, config: Config, block_number: int, chain_id: int = 0, address: str = ZERO_ADDRESS
+    ) -> None:
         if not config.learners:
             raise ModelRevert("NoLearners")
         seen: set[str] = set()
@@ -211,12 +250,14 @@ class ProtocolModel:
         if config.initial_model == ZERO_HASH:
             raise ModelRevert("EmptyWeights")
         self.config = config
+        self.chain_id = chain_id
+        self.address = address
         self.deployment_events: list[ModelEvent] = [
             LearnerRegistered(index=i, learner=a) for i, a in enumerate(config.learners)
         ]
         self._global_model = config.initial_model
         self._current_round = 0
-        self._rounds: list[_Round] = [self._start_round(0, block_number)]
+        self._rounds: list[_Round] = [self._start_round(0, max(block_number, config.start_block))]
 
     # ----------------------------------------------------------------------------------------
     # Views
@@ -291,6 +332,16 @@ class ProtocolModel:
             start_block=r.start_block,
             proposed_block=r.proposed_block,
         )
+
+    def protocol_version(self) -> int:
+        """The protocol version, 2."""
+        return PROTOCOL_VERSION
+
+    def has_voted(self, round: int, voter: str) -> bool:
+        """Whether ``voter`` voted in ``round``, the round in progress (False for any other)."""
+        if self.finished() or round != self._current_round:
+            return False
+        return voter in self._rounds[round].voters
 
     def voters(self, round: int) -> frozenset[str]:
         """Who has voted in ``round`` (not a contract view: it lets tests pick likely voters)."""
@@ -368,6 +419,58 @@ class ProtocolModel:
         if len(r.voters) == self.learner_count() - 1:
             events.append(self._end_round(block_number))
         return events
+
+    def submit_votes(
+        self, sender: str, round: int, entries: list[BatchEntry], block_number: int
+    ) -> list[ModelEvent]:
+        """Anyone relays signed votes; each counted entry is exactly that voter's ``vote``.
+
+        The whole batch is checked before anything is counted (a revert changes nothing).
+        Entries of voters who have already voted are skipped; once the batch's last eligible
+        vote has ended the round, every voter has voted, so the remaining entries (still
+        checked against the round's proposal) are all skipped.
+        """
+        r = self._check_round(round)
+        if r.status != Status.VOTING:
+            raise ModelRevert("NoProposal", {"round": round})
+        window = self.config.voting_window
+        if window != 0 and block_number > r.proposed_block + window:
+            raise ModelRevert(
+                "VotingClosed", {"round": round, "last_block": r.proposed_block + window}
+            )
+        if not entries:
+            raise ModelRevert("EmptyBatch")
+        learners = self.config.learners
+        for position, entry in enumerate(entries):
+            if position and entry.index <= entries[position - 1].index:
+                raise ModelRevert("UnsortedVotes", {"position": position})
+            if not self._signed_by_its_learner(entry, round, r.weights):
+                raise ModelRevert("BadVoteSignature", {"index": entry.index})
+            if learners[entry.index] == r.proposer:
+                raise ModelRevert("ProposerCannotVote", {"proposer": r.proposer})
+        events: list[ModelEvent] = []
+        for entry in entries:
+            if learners[entry.index] not in r.voters:
+                events += self.vote(learners[entry.index], round, entry.approve, entry.score, block_number)
+        return events
+
+    def _signed_by_its_learner(self, entry: BatchEntry, round: int, weights: bytes) -> bool:
+        """Whether ``entry``'s signature is valid for this round's proposal (PROTOCOL.md v2)."""
+        learners = self.config.learners
+        if not 0 <= entry.index < len(learners):
+            return False
+        signed = entry.claim
+        expected = VoteClaim(
+            signer=learners[entry.index],
+            chain_id=self.chain_id,
+            contract=self.address,
+            round=round,
+            weights=weights,
+            approve=entry.approve,
+            score=entry.score,
+            low_s=True,
+        )
+        return signed == expected
 
     def finalize(self, sender: str, round: int, block_number: int) -> list[ModelEvent]:
         """Anyone ends a round with the votes it has, once its voting window has passed."""

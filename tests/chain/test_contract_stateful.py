@@ -1,31 +1,44 @@
-"""Random call sequences against the deployed contract and the reference model side by side."""
+"""Random call sequences against the deployed contract and the reference model side by side.
+
+The machine runs on the embedded chain (the full example budget) and on Anvil (a few examples:
+every call is an HTTP round trip), so both backends are held to the same protocol.
+"""
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Sequence
-from dataclasses import fields
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import fields, replace
 from typing import Any, TypeVar
 
 import pytest
 from eth_account.signers.local import LocalAccount
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    rule,
+    run_state_machine_as_test,
+)
 
 from colearn_chain.chain import Chain, CollectiveLearningClient, Receipt, connect
 from colearn_chain.chain import contract_errors as ce
 from colearn_chain.chain import events as ev
 
+from .contract_setup import entry_tuple
 from .protocol_model import (
     ZERO_ADDRESS,
     ZERO_HASH,
+    BatchEntry,
     Config,
     ModelEvent,
     ModelRevert,
     ProtocolModel,
     RoundInfo,
     Status,
+    VoteClaim,
     event_key,
 )
 
@@ -44,6 +57,8 @@ CI = settings(
     print_blob=False,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
 )
+#: On Anvil every call is an HTTP round trip: a few examples hold it to the same protocol.
+ON_ANVIL = settings(CI, max_examples=4, stateful_step_count=30)
 
 Outcome = tuple[str, dict[str, Any]] | list[tuple[str, dict[str, Any]]]
 
@@ -114,13 +129,15 @@ DEPLOYMENTS = st.fixed_dictionaries(
         "proposal_window": WINDOWS,
         "voting_window": WINDOWS,
         "max_rounds": st.sampled_from([0, 0, 0, 1, 2, 4, 8]),
+        # round 0 starts at max(deployment block, start): 0, an earlier block, or later ones
+        "start_offset": st.sampled_from([None, None, None, -1, 0, 1, 3, 10]),
     }
 )
 # Half the steps make the call the protocol expects next (``ProtocolMachine.cue``), so rounds
 # go on; the others call any function at any time, or mine blocks.
 ACTIONS = st.sampled_from(
     ["on cue"] * 8
-    + ["propose", "contribute", "vote", "finalize", "skip", "nominate"]
+    + ["propose", "contribute", "vote", "submit_votes", "finalize", "skip", "nominate"]
     + ["mine"] * 2
 )
 # A call comes from the right party in the current round with sound arguments, but for its
@@ -132,6 +149,13 @@ BLOCKS = st.sampled_from([1, 1, 2, 3, 5, 8, 13])
 WEIGHTS = st.sampled_from([bytes([i]) * 32 for i in (0x11, 0x22, 0x33, 0x44)])
 MANIFESTS = st.sampled_from([ZERO_HASH, bytes([0x4D]) * 32, bytes([0x4E]) * 32])
 SCORES = st.one_of(st.integers(-(10**6), 10**6), st.sampled_from([-(2**255), 2**255 - 1]))
+INT64_SCORES = st.one_of(st.integers(-(10**6), 10**6), st.sampled_from([-(2**63), 2**63 - 1]))
+#: What may be wrong with one signed vote of a batch (mostly nothing).
+SIGNATURE_FAULTS = st.sampled_from(
+    [None] * 24 + ["signer", "round", "weights", "contract", "chain", "high s", "approve", "score"]
+)
+#: What may be wrong with a batch's order (mostly nothing).
+ORDER_FAULTS = st.sampled_from([None] * 9 + ["swap", "duplicate", "past the learners", "empty"])
 
 
 class ProtocolMachine(RuleBasedStateMachine):
@@ -142,9 +166,13 @@ class ProtocolMachine(RuleBasedStateMachine):
     past round 0.
     """
 
+    #: The chain the machine runs on, and its development accounts (set by the test).
+    chain_and_accounts: tuple[Chain, list[LocalAccount]] | None = None
+
     def __init__(self) -> None:
         super().__init__()
-        self.chain, accounts = shared_chain()
+        self.chain, accounts = self.chain_and_accounts or shared_chain()
+        self.key_of: dict[str, LocalAccount] = {str(a.address): a for a in accounts}
         self.deployer = accounts[0]
         self.everyone: list[LocalAccount] = list(accounts)
         self.pool = accounts[1:]
@@ -169,6 +197,7 @@ class ProtocolMachine(RuleBasedStateMachine):
         proposal_window: int,
         voting_window: int,
         max_rounds: int,
+        start_offset: int | None,
     ) -> None:
         self.learners = [self.pool[i] for i in order[:n]]
         self.selector_account = None
@@ -177,6 +206,8 @@ class ProtocolMachine(RuleBasedStateMachine):
         elif selector_kind == "learner":
             self.selector_account = self.learners[-1]
         selector = self.selector_account.address if self.selector_account else ZERO_ADDRESS
+        block = self.chain.block_number() + 1
+        start_block = 0 if start_offset is None else max(0, block + start_offset)
         config = Config(
             learners=tuple(a.address for a in self.learners),
             threshold_bps=threshold,
@@ -185,9 +216,8 @@ class ProtocolMachine(RuleBasedStateMachine):
             max_rounds=max_rounds,
             initial_model=INITIAL,
             selector=selector,
+            start_block=start_block,
         )
-        block = self.chain.block_number() + 1
-        model = ProtocolModel(config, block)
         self.client = CollectiveLearningClient.deploy(
             self.chain,
             self.deployer,
@@ -198,10 +228,11 @@ class ProtocolMachine(RuleBasedStateMachine):
             max_rounds=max_rounds,
             initial_model=INITIAL,
             selector=selector,
+            start_block=start_block,
         )
         assert self.client.deployment_block == block
-        self.model = model
-        self.history = [event_key(e) for e in model.deployment_events]
+        self.model = ProtocolModel(config, block, self.chain.chain_id, self.client.address)
+        self.history = [event_key(e) for e in self.model.deployment_events]
         self.all_views_agree()
 
     # ----------------------------------------------------------------------------------------
@@ -231,6 +262,7 @@ class ProtocolMachine(RuleBasedStateMachine):
             "propose": self.propose,
             "contribute": self.contribute,
             "vote": self.vote,
+            "submit_votes": self.submit_votes,
             "finalize": self.finalize,
             "skip": self.skip,
             "nominate": self.nominate,
@@ -252,7 +284,7 @@ class ProtocolMachine(RuleBasedStateMachine):
         late = m.voting_window() and block > info.proposed_block + m.voting_window()
         if late and data.draw(DEADLINE_KEPT, label="deadline kept"):
             return "finalize"
-        return "vote"
+        return data.draw(st.sampled_from(["vote", "submit_votes"]), label="how votes travel")
 
     # ----------------------------------------------------------------------------------------
     # One call each, on both sides
@@ -291,6 +323,67 @@ class ProtocolMachine(RuleBasedStateMachine):
             lambda b: self.model.vote(sender.address, round, approve, score, b),
             lambda: self.client.vote(sender, round, approve, score),
         )
+
+    def submit_votes(self, data: st.DataObject, mistake: str | None, round: int) -> None:
+        """A relayer (anyone) submits a batch: mostly pending voters' honest votes, sorted.
+
+        ``mistake == "argument"`` puts the proposer or already-counted voters in; each entry
+        may carry a signature fault, and the batch an order fault. The model decides.
+        """
+        sender = self.anyone(data)
+        n = len(self.learners)
+        current = self.model.current_round()
+        weights = self.model.round_info(current).weights
+        done = self.model.voters(current) | {self.model.current_proposer()}
+        candidates = [i for i, a in enumerate(self.learners) if a.address not in done]
+        if mistake == "argument" or not candidates:
+            candidates = list(range(n))
+        chosen = data.draw(
+            st.lists(st.sampled_from(candidates), min_size=1, max_size=len(candidates), unique=True),
+            label="voters",
+        )
+        indices = sorted(chosen)
+        fault = data.draw(ORDER_FAULTS, label="order fault")
+        if fault == "swap" and len(indices) > 1:
+            indices[0], indices[-1] = indices[-1], indices[0]
+        elif fault == "duplicate":
+            indices.insert(data.draw(st.integers(0, len(indices) - 1), label="at"), indices[-1])
+        elif fault == "past the learners":
+            indices.append(data.draw(st.sampled_from([n, n + 1, 2**32 - 1]), label="index"))
+        elif fault == "empty":
+            indices = []
+        entries = [self.signed_entry(data, index, current, weights) for index in indices]
+        self.check(
+            sender,
+            lambda b: self.model.submit_votes(sender.address, round, entries, b),
+            lambda: self.client.submit_vote_entries(sender, round, [entry_tuple(e, self.key_of) for e in entries]),
+        )
+
+    def signed_entry(self, data: st.DataObject, index: int, round: int, weights: bytes) -> BatchEntry:
+        """Learner ``index``'s signed vote in ``round`` on ``weights``, maybe with one fault."""
+        approve = data.draw(st.booleans(), label="approve")
+        score = data.draw(INT64_SCORES, label="score")
+        # an index past the learners is signed by someone: the deployer
+        signer = self.learners[index].address if index < len(self.learners) else self.deployer.address
+        claim = VoteClaim(signer, self.chain.chain_id, self.client.address, round, weights, approve, score)
+        fault = data.draw(SIGNATURE_FAULTS, label="signature fault")
+        if fault == "signer":
+            claim = replace(claim, signer=self.anyone(data).address)
+        elif fault == "round":  # a replay from another round
+            claim = replace(claim, round=data.draw(st.sampled_from([round + 1, max(0, round - 1)]), label="r"))
+        elif fault == "weights":  # a vote on another proposal
+            claim = replace(claim, weights=data.draw(WEIGHTS, label="other weights"))
+        elif fault == "contract":  # a replay from another experiment
+            claim = replace(claim, contract=self.deployer.address)
+        elif fault == "chain":  # a replay from another chain
+            claim = replace(claim, chain_id=claim.chain_id + 1)
+        elif fault == "high s":
+            claim = replace(claim, low_s=False)
+        elif fault == "approve":
+            claim = replace(claim, approve=not approve)
+        elif fault == "score":
+            claim = replace(claim, score=score - 1 if score > -(2**63) else score + 1)
+        return BatchEntry(index, approve, score, claim)
 
     def finalize(self, data: st.DataObject, mistake: str | None, round: int) -> None:
         sender = self.anyone(data)
@@ -391,6 +484,9 @@ class ProtocolMachine(RuleBasedStateMachine):
         assert c.finished() == m.finished()
         for r in range(m.current_round() + 2):
             assert as_model_info(c.round_info(r)) == m.round_info(r), f"round {r}"
+        for learner in self.learners:
+            assert c.has_voted(m.current_round(), learner.address) == m.has_voted(
+                m.current_round(), learner.address)
 
     @invariant()
     def history_agrees(self) -> None:
@@ -409,14 +505,35 @@ class ProtocolMachine(RuleBasedStateMachine):
             m.initial_model(), m.threshold_bps(), m.selector())
         assert (c.proposal_window(), c.voting_window(), c.max_rounds()) == (
             m.proposal_window(), m.voting_window(), m.max_rounds())
+        assert c.protocol_version() == m.protocol_version()
+        assert c.eip712_domain() == c.expected_domain()
 
     def teardown(self) -> None:
         if hasattr(self, "model"):  # not when the deployment itself failed
             self.all_views_agree()
 
 
-ProtocolMachine.TestCase.settings = CI
-TestProtocolMachine = ProtocolMachine.TestCase
+@pytest.fixture
+def anvil_chain(anvil_node: Any) -> Iterator[tuple[Chain, list[LocalAccount]]]:
+    """A connection to the session's Anvil node and its development accounts."""
+    chain = connect(anvil_node.url)
+    try:
+        yield chain, chain.dev_accounts()
+    finally:
+        chain.close()
+
+
+def test_protocol_machine_on_eth_tester() -> None:
+    ProtocolMachine.chain_and_accounts = None
+    run_state_machine_as_test(ProtocolMachine, settings=CI)  # type: ignore[no-untyped-call]
+
+
+def test_protocol_machine_on_anvil(anvil_chain: tuple[Chain, list[LocalAccount]]) -> None:
+    ProtocolMachine.chain_and_accounts = anvil_chain
+    try:
+        run_state_machine_as_test(ProtocolMachine, settings=ON_ANVIL)  # type: ignore[no-untyped-call]
+    finally:
+        ProtocolMachine.chain_and_accounts = None
 
 
 # --------------------------------------------------------------------------------------------

@@ -324,3 +324,71 @@ def test_zero_max_rounds_is_unlimited(setup: Setup) -> None:
         client.propose(a, round, bytes([round + 1]) * 32)
     assert (client.current_round(), client.finished()) == (12, False)
     assert client.global_model() == bytes([12]) * 32
+
+
+# --------------------------------------------------------------------------------------------
+# startBlock (PROTOCOL.md v2): round 0 starts at max(deployment block, startBlock)
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("window", [1, 4])
+def test_a_later_start_block_moves_round_zeros_proposal_window(setup: Setup, window: int) -> None:
+    start = setup.chain.block_number() + 20
+    client, _ = setup.deploy(proposal_window=window, start_block=start)
+    late, (la, _, _) = setup.deploy(proposal_window=window, start_block=start)
+    assert client.round_info(0).start_block == start
+    assert client.deployment_block < start
+    # skip waits for the start block's window, and so does the deadline of a proposal
+    setup.next_tx_in(start + window)
+    reverts(ce.ProposalWindowOpen, lambda: client.skip(setup.outsider, 0), round=0,
+            last_block=start + window)
+    setup.next_tx_in(start + window + 1)
+    assert client.skip(setup.outsider, 0).block_number == start + window + 1
+    reverts(ce.ProposalWindowClosed, lambda: late.propose(la, 0, W1), round=0,
+            last_block=start + window)
+
+
+def test_a_proposal_before_the_start_block_is_on_time(setup: Setup) -> None:
+    start = setup.chain.block_number() + 30
+    client, (a, b, c) = setup.deploy(proposal_window=2, start_block=start)
+    proposed = client.propose(a, 0, W1)
+    assert proposed.block_number < start
+    client.vote(b, 0, True, 1)
+    ended = client.vote(c, 0, True, 1)
+    # round 1 starts where round 0 ended, even before round 0's start block
+    assert client.round_info(1).start_block == ended.block_number < start
+    assert client.round_info(0).start_block == start
+
+
+def test_nominate_until_the_last_block_after_the_start_block(setup: Setup) -> None:
+    start = setup.chain.block_number() + 10
+    client, (a, _, _) = setup.deploy(proposal_window=3, start_block=start, selector=setup.selector.address)
+    setup.next_tx_in(start + 3)
+    assert client.nominate(setup.selector, 0, a.address).block_number == start + 3
+    setup.next_tx_in(start + 4)
+    reverts(ce.ProposalWindowClosed, lambda: client.propose(a, 0, W1), round=0, last_block=start + 3)
+
+
+@pytest.mark.parametrize("offset", [-1_000_000, -1, 0])
+def test_a_start_block_not_after_the_deployment_block_is_the_deployment_block(
+    setup: Setup, offset: int
+) -> None:
+    start = max(0, setup.chain.block_number() + 1 + offset)
+    client, _ = setup.deploy(proposal_window=2, start_block=start)
+    assert client.round_info(0).start_block == client.deployment_block
+
+
+def test_the_largest_start_block_is_kept_exactly(setup: Setup) -> None:
+    """2**64 - 1 does not fit the packed words' 48-bit block fields: round 0's start is kept apart."""
+    client, (a, _, _) = setup.deploy(proposal_window=5, start_block=NO_DEADLINE)
+    assert client.round_info(0).start_block == NO_DEADLINE
+    reverts(ce.ProposalWindowOpen, lambda: client.skip(a, 0), round=0, last_block=NO_DEADLINE + 5)
+    assert client.propose(a, 0, W1).events[0].round == 0  # type: ignore[attr-defined]
+
+
+def test_the_client_refuses_a_start_block_outside_uint64(setup: Setup) -> None:
+    from colearn_chain.errors import ColearnValueError
+
+    for start in (-1, 2**64):
+        with pytest.raises(ColearnValueError, match="start_block"):
+            setup.deploy(start_block=start)

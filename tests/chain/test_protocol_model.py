@@ -11,6 +11,7 @@ from .protocol_model import (
     NO_DEADLINE,
     ZERO_ADDRESS,
     ZERO_HASH,
+    BatchEntry,
     Config,
     LearnerRegistered,
     ModelEvent,
@@ -23,6 +24,7 @@ from .protocol_model import (
     Status,
     UpdateContributed,
     VoteCast,
+    VoteClaim,
     WeightsProposed,
     event_key,
 )
@@ -283,3 +285,74 @@ def test_a_failed_call_changes_nothing() -> None:
 def test_event_key_names_the_event_and_its_fields() -> None:
     assert event_key(VoteCast(3, A, False, -1)) == (
         "VoteCast", {"round": 3, "voter": A, "approve": False, "score": -1})
+
+
+# --------------------------------------------------------------------------------------------
+# v2: startBlock, submitVotes, hasVoted
+# --------------------------------------------------------------------------------------------
+
+CONTRACT = "0x" + "c0" * 20
+CHAIN = 31337
+
+
+def signed(index: int, by: str, approve: bool = True, weights: bytes = W1,
+           instead: dict[str, Any] | None = None) -> BatchEntry:  # fmt: skip
+    """``by``'s vote in round 0 on ``weights`` at ``index``, its signature signing exactly it
+    (``instead``: what was signed instead)."""
+    score = 5
+    claim = {"signer": by, "chain_id": CHAIN, "contract": CONTRACT, "round": 0,
+             "weights": weights, "approve": approve, "score": score, **(instead or {})}  # fmt: skip
+    return BatchEntry(index, approve, score, VoteClaim(**claim))
+
+
+def v2(block: int = 100, **overrides: Any) -> ProtocolModel:
+    settings: dict[str, Any] = {"learners": (A, B, C, D), "initial_model": INITIAL}
+    settings.update(overrides)
+    return ProtocolModel(Config(**settings), block, CHAIN, CONTRACT)
+
+
+def test_round_zero_starts_at_the_later_of_deployment_and_start_block() -> None:
+    assert v2(block=100, start_block=150).round_info(0).start_block == 150
+    assert v2(block=100, start_block=50).round_info(0).start_block == 100
+    m = v2(block=100, start_block=150, proposal_window=5)
+    reverts(lambda: m.skip(A, 0, 155), "ProposalWindowOpen", round=0, last_block=155)
+    assert m.propose(A, 0, W1, ZERO_HASH, 101) == [WeightsProposed(0, A, W1, ZERO_HASH)]
+
+
+def test_a_batch_is_the_same_votes_and_ends_the_round_on_the_last() -> None:
+    m = v2()
+    m.propose(A, 0, W1, ZERO_HASH, 101)
+    assert m.vote(C, 0, False, 1, 102) == [VoteCast(0, C, False, 1)]
+    assert m.has_voted(0, C) and not m.has_voted(1, C)
+    events = m.submit_votes(OUTSIDER, 0, [signed(1, B), signed(2, C), signed(3, D, approve=False)], 103)
+    assert events == [VoteCast(0, B, True, 5), VoteCast(0, D, False, 5), RoundFinalized(0, False, 1, 2, INITIAL)]
+    assert not m.has_voted(0, B)  # round 0 is over
+
+
+def test_batch_checks_follow_the_protocols_order() -> None:
+    m = v2(voting_window=2)
+    reverts(lambda: m.submit_votes(A, 0, [], 101), "NoProposal", round=0)
+    m.propose(A, 0, W1, ZERO_HASH, 101)
+    reverts(lambda: m.submit_votes(A, 1, [], 102), "WrongRound", current=0, given=1)
+    reverts(lambda: m.submit_votes(A, 0, [], 104), "VotingClosed", round=0, last_block=103)
+    reverts(lambda: m.submit_votes(A, 0, [], 103), "EmptyBatch")
+    reverts(lambda: m.submit_votes(A, 0, [signed(2, C), signed(1, B)], 102), "UnsortedVotes", position=1)
+    reverts(lambda: m.submit_votes(A, 0, [signed(1, B), signed(1, B)], 102), "UnsortedVotes", position=1)
+    reverts(lambda: m.submit_votes(A, 0, [signed(4, A)], 102), "BadVoteSignature", index=4)
+    for fault in ({"signer": C}, {"round": 1}, {"weights": W2}, {"contract": OUTSIDER}, {"chain_id": 1},
+                  {"approve": False}, {"score": 6}, {"low_s": False}):  # fmt: skip
+        batch = [signed(1, B, instead=fault)]
+        reverts(lambda b=batch: m.submit_votes(A, 0, b, 102), "BadVoteSignature", index=1)  # type: ignore[misc]
+    reverts(lambda: m.submit_votes(A, 0, [signed(0, A), signed(1, B)], 102), "ProposerCannotVote", proposer=A)
+    assert m.voters(0) == frozenset()  # a reverted batch counts nothing
+
+
+def test_entries_after_the_round_ended_are_checked_then_skipped() -> None:
+    m = v2()
+    m.propose(A, 0, W1, ZERO_HASH, 101)
+    m.vote(D, 0, True, 1, 102)
+    reverts(lambda: m.submit_votes(A, 0, [signed(1, B), signed(2, C), signed(3, D, instead={"weights": W2})], 103),
+            "BadVoteSignature", index=3)  # fmt: skip
+    events = m.submit_votes(A, 0, [signed(1, B), signed(2, C), signed(3, D)], 103)
+    assert [type(e).__name__ for e in events] == ["VoteCast", "VoteCast", "RoundFinalized"]
+    assert m.protocol_version() == 2

@@ -6,12 +6,20 @@ import io
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
+from colearn_chain.chain import CollectiveLearningClient, connect
 from colearn_chain.chain.accounts import anvil_dev_accounts, generated_accounts, load_keystore, save_keystore
 from colearn_chain.chain.anvil import AnvilNode
 from colearn_chain.cli.main import main
 from colearn_chain.deployment import Deployment
+from colearn_chain.experiment import Experiment
+from colearn_chain.ledger import ChainLedger
+from colearn_chain.simulation import build_learners, make_settings
+from colearn_chain.strategies import make_strategy
+from colearn_chain.weights.store import LocalDirectoryStore
+from learners.tasks import get_task
 
 PASSWORD = "cli-test"
 
@@ -83,6 +91,46 @@ def test_deploy_twice_gives_two_experiments_and_audit_reads_them(
     report = json.loads(capsys.readouterr().out)
     assert report["contract"] == one.contract and report["rounds"] == []
     assert report["verified"] is True and report["discrepancies"] == []
+    assert "communication_cost" not in report  # only with a cost matrix
+    assert main(["audit", "--deployment", str(tmp_path / "one.json"), "--format", "json", "--cost-seed", "3"]) == 0
+    costed = json.loads(capsys.readouterr().out)
+    assert costed["communication_cost"] == 0.0 and costed["hand_over_costs"] == []  # no round played yet
+
+
+@pytest.mark.slow
+@pytest.mark.anvil
+def test_audit_evaluate_rescores_every_global_model_on_the_auditors_data(
+    anvil_node: AnvilNode, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "300")  # room for every column of the rounds table
+    accounts = generated_accounts(2, seed=9)
+    assert main(["deploy", "--rpc", anvil_node.url, "--account", str(_deployer(tmp_path)), "--rounds", "2",
+                 "--learners", ",".join(a.address for a in accounts), "--store", str(tmp_path / "store"),
+                 "--fund", "1", "--out", str(tmp_path / "d.json")]) == 0  # fmt: skip
+    info = Deployment.load(tmp_path / "d.json")
+    # the participants play both rounds (in this process); the run scores each global model itself
+    built, evaluate, _ = build_learners(make_settings(learners=2, rounds=2, seed=0))
+    client = CollectiveLearningClient.at(connect(anvil_node.url), info.contract, info.deployment_block)
+    store = LocalDirectoryStore(info.store)
+    played = Experiment(built, ChainLedger(client, accounts), store, make_strategy("round-robin"),
+                        info.initial_model, evaluate).run(2)  # fmt: skip
+    holdout = get_task("digits-mlp").holdout(0)  # the data the run scored on, now the auditor's
+    np.savez(tmp_path / "auditor.npz", x=holdout.x, y=holdout.y)
+    capsys.readouterr()
+
+    deployment = ["--deployment", str(tmp_path / "d.json")]
+    assert main(["audit", *deployment, "--evaluate", str(tmp_path / "auditor.npz"), "--format", "json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert [r["global_model"] for r in report["rounds"]] == [r.global_model for r in played]
+    assert [r["accuracy"] for r in report["rounds"]] == pytest.approx([r.test_accuracy for r in played], abs=1e-9)
+    assert all(0 < r["accuracy"] <= 1 for r in report["rounds"])
+    shown = {f"{100 * r['accuracy']:.1f}%" for r in report["rounds"]}  # the table's accuracy column
+    assert main(["audit", *deployment]) == 0
+    plain = capsys.readouterr().out
+    assert not any(cell in plain for cell in shown)  # the column is there only with --evaluate
+    assert main(["audit", *deployment, "--evaluate", str(tmp_path / "auditor.npz")]) == 0
+    evaluated = capsys.readouterr().out
+    assert all(cell in evaluated for cell in shown)
 
 
 @pytest.mark.anvil

@@ -48,6 +48,30 @@ def test_run_writes_results_plots_and_store(tmp_path: Path, capsys: pytest.Captu
     assert "final accuracy" in output
 
 
+@pytest.mark.slow
+def test_run_audit_verifies_the_runs_chain_and_writes_audit_json(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "audited"
+    code, output = _run(["--learners", "3", "--rounds", "2", "--seed", "4", "--audit", "--out", str(out)], capsys)
+    assert code == 0, output
+    results = json.loads((out / "results.json").read_text())
+    audit = json.loads((out / "audit.json").read_text())
+    assert audit["verified"] is True and audit["discrepancies"] == []
+    assert (audit["contract"], audit["chain_id"]) == (results["contract"], results["chain_id"])
+    assert audit["learners"] == results["learners"]
+    # the history rebuilt from the chain's events alone is the one the run recorded
+    for recorded, audited in zip(results["rounds"], audit["rounds"], strict=True):
+        assert audited["round"] == recorded["round"] and audited["proposer"] == recorded["proposer"]
+        assert audited["weights"] == recorded["weights"] and audited["global_model"] == recorded["global_model"]
+        assert audited["outcome"] == ("accepted" if recorded["accepted"] else "rejected")
+        assert (audited["approvals"], audited["rejections"]) == (recorded["approvals"], recorded["rejections"])
+        assert [(v["voter"], v["approve"], v["score_float"]) for v in audited["votes"]] == [
+            (v["learner"], v["approve"], v["score"]) for v in recorded["votes"]
+        ]
+    assert "verified" in output and f"rounds of {results['contract']}" in output
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -60,6 +84,9 @@ def test_run_writes_results_plots_and_store(tmp_path: Path, capsys: pytest.Captu
         (["--data", "/no/such/file.csv"], "/no/such/file.csv"),
         (["--partition", "zipf"], "zipf"),
         (["--strategy", "nope"], "round-robin"),
+        (["--setting", "paper"], "unknown setting 'paper'"),
+        (["--cost", "/no/such/cost.csv"], "/no/such/cost.csv does not exist"),
+        (["--audit", "--in-memory"], "--audit needs a chain"),
     ],
 )
 def test_bad_input_is_one_line_and_non_zero(
@@ -141,3 +168,39 @@ def test_run_on_a_users_data_file(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert code == 0, output
     results = json.loads((out / "results.json").read_text())
     assert results["centralized_accuracy"] is not None and results["final_accuracy"] > 0.5
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("0,1\n1,0\n", "must be 3x3, got shape (2, 2)"),
+        ("0,-1,1\n-1,0,1\n1,1,0\n", "must not be negative"),
+        ("0,inf,1\ninf,0,1\n1,1,0\n", "must be finite"),
+    ],
+)
+def test_a_bad_cost_matrix_is_one_line(
+    text: str, message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    matrix = tmp_path / "cost.csv"
+    matrix.write_text(text)
+    args = ["--learners", "3", "--rounds", "1", "--cost", str(matrix), "--out", str(tmp_path / "out")]
+    code, output = _run(args, capsys)
+    errors = [line for line in output.splitlines() if line.startswith("colearn-chain: error:")]
+    assert code != 0 and len(errors) == 1 and message in errors[0], output
+    assert not (tmp_path / "out").exists()  # refused before any work
+
+
+def test_run_records_each_hand_over_cost_from_a_csv(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    matrix = tmp_path / "cost.csv"
+    matrix.write_text("0,1,5\n1,0,2\n5,2,0\n")
+    out = tmp_path / "run"
+    args = ["--learners", "3", "--rounds", "4", "--setting", "hl", "--in-memory", "--cost", str(matrix)]
+    code, output = _run([*args, "--out", str(out)], capsys)
+    assert code == 0, output
+    results = json.loads((out / "results.json").read_text())
+    # round-robin: 0 -> 1 -> 2 -> 0; the first round hands nothing over
+    assert [r["hand_over_cost"] for r in results["rounds"]] == [0.0, 1.0, 2.0, 5.0]
+    assert results["communication_cost"] == 8.0
+    assert results["settings"]["setting"] == "hl" and results["settings"]["partition"] == "dominant"
+    assert all(r["accepted"] for r in results["rounds"])  # HL has no vote: every valid proposal passes
+    assert "communication cost" in output and "8.0000" in output

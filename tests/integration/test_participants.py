@@ -26,6 +26,7 @@ from colearn_chain.chain import events as ev
 from colearn_chain.chain.accounts import anvil_dev_accounts, generated_accounts, save_keystore
 from colearn_chain.chain.anvil import AnvilNode, start_anvil
 from colearn_chain.deployment import Deployment
+from colearn_chain.weights.digest import Digest
 
 pytestmark = [pytest.mark.slow, pytest.mark.anvil]
 
@@ -208,7 +209,7 @@ def test_a_corrupted_blob_is_rejected_with_the_reason_and_reported(deploy: Calla
         timeout=120,
         what="round 0's proposal",
     )
-    digest = client.round_info(0).weights.hex()
+    digest = Digest(client.round_info(0).weights)
     blob = experiment.folder / "store" / digest[:2] / digest
     blob.write_bytes(b"corrupted " + blob.read_bytes()[10:])
     experiment.start(1)

@@ -15,12 +15,14 @@ from learners.data import Dataset
 from learners.partition import parse_partition
 from learners.tasks import (
     DEFAULT_TASK,
+    HL_LOCAL_EPOCHS,
     TASKS,
     breast_cancer_mlp,
     data_file_task,
     digits_cnn,
     digits_mlp,
     get_task,
+    with_setting,
 )
 from learners.torch_learner import TorchLearner
 
@@ -178,3 +180,20 @@ def test_learner_on_own_data_uses_the_task_settings_and_shared_start() -> None:
     )
     start, other = own.mli_get_current_weights().weights, built.mli_get_current_weights().weights
     assert all(np.array_equal(a, b) for a, b in zip(start, other, strict=True))
+
+
+def test_the_hl_setting_trains_plainly_and_approves_every_proposal() -> None:
+    task = get_task("digits-mlp")
+    assert with_setting(task, "platform") == task
+    hl = with_setting(task, "hl")
+    assert (hl.local_epochs, hl.balanced_loss, hl.update_scale, hl.vote_criterion) == (
+        HL_LOCAL_EPOCHS,
+        False,
+        1.0,
+        "approve-all",
+    )
+    learner = hl.make_learner(0, 10, 0, partition=parse_partition("dominant"))
+    proposal = learner.mli_propose_weights()
+    assert learner.mli_test_weights(proposal).vote is True
+    with pytest.raises(ColearnValueError, match="unknown setting 'paper': choose one of platform, hl"):
+        with_setting(task, "paper")

@@ -264,3 +264,16 @@ def test_abilities_aggregators_use(make_learner: MakeLearner, digits_splits: tup
     np.testing.assert_array_equal(learner.embed_vote_inputs(current), embedded)
     cnn = TorchLearner(DigitsCNN(channels=4), *digits_splits)
     assert cnn.embed_vote_inputs(cnn.mli_get_current_weights()).shape == (len(digits_splits[1]), 32)
+
+
+def test_approve_all_approves_any_testable_proposal_and_scores_by_loss(make_learner: MakeLearner) -> None:
+    approving = make_learner(vote_criterion="approve-all")
+    by_loss = make_learner(vote_criterion="loss")
+    current = approving.mli_get_current_weights()
+    verdict = approving.mli_test_weights(current)  # not strictly better: the loss rule rejects it
+    assert verdict.vote is True
+    assert by_loss.mli_test_weights(current).vote is False
+    assert verdict.vote_score == pytest.approx(by_loss.mli_test_weights(current).vote_score)
+    worse = Weights(weights=[a * 50 for a in _arrays(current)])
+    assert approving.mli_test_weights(worse).vote is True
+    assert approving.is_better(float("nan"), 1.0) is False  # a non-finite score is never approved

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from pathlib import Path
@@ -63,3 +64,38 @@ def test_benchmark_refuses_a_policy_for_other_learners(tmp_path: Path, capsys: p
     assert selector.main([*base, "--train-episodes", "1", "--learners", "3"]) == 0
     assert selector.main([*base, "--learners", "4"]) == 2
     assert "chooses among 3 learners" in capsys.readouterr().out
+
+
+def test_retrain_rebuilds_a_policy_byte_for_byte_and_seeds_pick_the_evaluation(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    tiny = ["--train-episodes", "2", "--learners", "3", "--max-rounds", "2", "--goal", "0.95", "--retrain"]
+    first, second = tmp_path / "a.onnx", tmp_path / "b.onnx"
+    figures = tmp_path / "figures.json"
+    for policy in (first, second):
+        args = [*tiny, "--policy", str(policy), "--seeds", "3:5", "--plot", str(tmp_path / "p.png")]
+        assert selector.main([*args, "--json", str(figures)]) == 0
+    assert first.read_bytes() == second.read_bytes()
+    data = json.loads(figures.read_text())
+    assert data["setting"] == "hl"
+    assert data["seeds"] == [EVALUATION_SEED_BASE + 3, EVALUATION_SEED_BASE + 4]
+    assert set(data["summaries"]["rl"]) >= {"rounds_mean", "cost_mean"}
+    for baseline in ("random", "round_robin"):
+        pairs = data[f"paired_rl_minus_{baseline}"]
+        low, high = pairs["rounds_ci95"]
+        assert low <= pairs["rounds_diff_mean"] <= high
+    assert "paired by seed, RL minus round-robin" in capsys.readouterr().out
+
+
+def test_only_the_committed_training_is_held_to_the_committed_hash() -> None:
+    defaults = {"train_setting": selector.COMMITTED_SETTING, "epsilon_decay": selector.COMMITTED_EPSILON_DECAY}
+    args = argparse.Namespace(**selector.COMMITTED_TRAINING, **defaults)
+    assert selector.is_committed_training(args)
+    assert not selector.is_committed_training(argparse.Namespace(**{**vars(args), "train_episodes": 2}))
+
+
+@pytest.mark.parametrize("seeds", ["5", "5:5", "a:b", "3:1"])
+def test_bad_seed_ranges_are_one_error(seeds: str, capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["--seeds", seeds, "--learners", "3", "--policy", "/no/such.onnx", "--train-episodes", "1"]
+    assert selector.main(args) == 2
+    assert "expected A:B with 0 <= A < B" in capsys.readouterr().out

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import threading
 import time
 from pathlib import Path
 from types import SimpleNamespace
 
+import numpy as np
 import pytest
 import torch
 
@@ -92,6 +94,36 @@ def test_run_without_a_usable_policy_is_one_line(
     assert len(errors) == 1 and message in errors[0]
 
 
+def test_run_refuses_a_policy_for_another_number_of_learners_before_any_work(
+    policy_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "r"
+    args = ["run", "--learners", "4", "--rounds", "1", "--strategy", "rl", "--in-memory", "--out", str(out)]
+    code, output = _main([*args, "--selector-policy", str(policy_file)], capsys)
+    errors = [line for line in output.splitlines() if line.startswith("colearn-chain: error:")]
+    assert code == 1 and len(errors) == 1 and "chooses among 3 learners but the experiment has 4" in errors[0]
+    assert not out.exists()
+
+
+def test_run_rl_records_the_cost_of_the_experiments_matrix(
+    policy_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    matrix = tmp_path / "cost.csv"
+    matrix.write_text("0,0.01,0.09\n0.01,0,0.05\n0.09,0.05,0\n")
+    out = tmp_path / "run"
+    args = ["run", "--learners", "3", "--rounds", "3", "--strategy", "rl", "--in-memory", "--setting", "hl"]
+    args += ["--cost", str(matrix), "--selector-policy", str(policy_file), "--out", str(out)]
+    code, output = _main(args, capsys)
+    assert code == 0, output
+    results = json.loads((out / "results.json").read_text())
+    cost = np.loadtxt(matrix, delimiter=",")
+    index = {address: i for i, address in enumerate(results["learners"])}
+    proposers = [index[r["proposer"]] for r in results["rounds"]]
+    expected = [0.0] + [float(cost[a, b]) for a, b in itertools.pairwise(proposers)]
+    assert [r["hand_over_cost"] for r in results["rounds"]] == pytest.approx(expected)
+    assert results["communication_cost"] == pytest.approx(sum(expected))
+
+
 def test_serve_checks_its_inputs_first(
     policy_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -168,3 +200,13 @@ def _tiny_policy(path: Path, learners: int) -> Path:
     network = QNetwork(learners, config.features, (8,))
     SelectorPolicy.from_layers(network.linear_layers(), PolicyInfo(config, cost_matrix(learners), 0.8)).save(path)
     return path
+
+
+def test_train_refuses_a_bad_cost_matrix_in_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    matrix = tmp_path / "cost.csv"
+    matrix.write_text("0,1\n1,0\n")
+    args = ["selector", "train", "--setting", "hl", "--learners", "3", "--cost", str(matrix)]
+    code, output = _main([*args, "--out", str(tmp_path / "p.onnx")], capsys)
+    assert code == 1 and len(output.strip().splitlines()) == 1
+    assert "must be 3x3, got shape (2, 2)" in output
+    assert not (tmp_path / "p.onnx").exists()

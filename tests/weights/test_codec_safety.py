@@ -13,6 +13,7 @@ from onnx import TensorProto, helper
 from colearn_chain.errors import ColearnError, ColearnValueError
 from colearn_chain.weights import (
     BlobTooLarge,
+    Digest,
     ExternalDataNotAllowed,
     GraphNodesNotAllowed,
     HashMismatch,
@@ -89,7 +90,7 @@ def test_a_blob_that_does_not_hash_to_the_ledger_value_is_refused() -> None:
 def test_the_expected_hash_may_be_spelled_any_way() -> None:
     blob = encode_weights(sample_weights())
     digest = sha256_hex(blob)
-    for spelling in (digest, "0x" + digest.upper(), bytes.fromhex(digest)):
+    for spelling in (digest, "0x" + digest.upper(), Digest(digest).bytes32):
         assert list(decode_weights(blob, expected_sha256=spelling)) == sorted(sample_weights())
 
 

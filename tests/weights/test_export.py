@@ -9,6 +9,7 @@ import onnx
 import onnxruntime as ort
 import pytest
 import torch
+from onnxruntime.capi.onnxruntime_pybind11_state import InvalidArgument
 
 from colearn_chain.errors import ColearnRuntimeError
 from colearn_chain.weights import InvalidWeightsBlob, decode_weights
@@ -76,7 +77,7 @@ def test_a_fixed_batch_export_refuses_other_batch_sizes() -> None:
     blob = export_torch_model(small_mlp(), torch.zeros(4, 8), dynamic_batch=False)
     dim = onnx.load_from_string(blob).graph.input[0].type.tensor_type.shape.dim[0]
     assert dim.dim_value == 4
-    with pytest.raises(Exception, match="dimension"):
+    with pytest.raises(InvalidArgument, match="dimension"):
         run_onnx(blob, np.zeros((2, 8), np.float32))
 
 

@@ -22,11 +22,12 @@ from colearn_chain.weights.store_suite import ContentStoreSuite, MultiProcessSto
 
 class TestInMemoryStore(ContentStoreSuite):
     def make_store(self, tmp_path: Path) -> ContentStore:
-        return InMemoryStore()
+        self.blobs: dict[str, bytes] = {}  # what the store keeps (the suite builds one store per test)
+        return InMemoryStore(self.blobs)
 
     def tamper(self, store: ContentStore, digest: str, data: bytes) -> None:
         assert isinstance(store, InMemoryStore)
-        store._blobs[digest] = data
+        self.blobs[digest] = data  # behind the store's back, through the mapping it was given
 
     def test_stores_are_independent(self) -> None:
         first, second = InMemoryStore(), InMemoryStore()
@@ -95,7 +96,7 @@ class TestLocalDirectoryStore(ContentStoreSuite, MultiProcessStoreSuite):
     ) -> None:
         store = LocalDirectoryStore(tmp_path / "s")
 
-        def broken_replace(src: object, dst: object) -> None:
+        def broken_replace(*args: object, **kwargs: object) -> None:
             raise OSError(28, "No space left on device")
 
         monkeypatch.setattr(os, "replace", broken_replace)

@@ -268,11 +268,13 @@ class SelectorPolicy:
         rounds: Sequence[PublicRound],
         round_index: int,
         fetch: Callable[[str], bytes] | None = None,
+        cost: np.ndarray | None = None,
     ) -> np.ndarray:
         """The state for nominating ``round_index``'s proposer.
 
         ``fetch`` returns a blob by its hex hash (the content store's ``get``); it is needed
-        only by policies with PCA features, to read the current global model.
+        only by policies with PCA features, to read the current global model. ``cost`` is the
+        experiment's cost matrix, when it is not the one the policy was trained with.
         """
         projected = None
         projection = self.info.projection
@@ -282,7 +284,8 @@ class SelectorPolicy:
                 if fetch is None:
                     raise ColearnValueError("this policy reads the global model's weights: give it the content store")
                 projected = projection.project(flatten_weights(fetch(model)))
-        return build_state(self.info.config, rounds, round_index, self.info.cost, projected)
+        matrix = self.info.cost if cost is None else check_cost_matrix(cost, self.learners)
+        return build_state(self.info.config, rounds, round_index, matrix, projected)
 
     def choose(self, state: np.ndarray) -> int:
         """The learner with the highest Q-value."""

@@ -1,0 +1,90 @@
+"""How the CLI shows results: the tables and JSON that ``run`` and ``audit`` both print.
+
+Commands call the library and hand what it returns to these functions, so ``run --audit`` and
+``audit`` show an audit the same way, and the audit JSON is written by one function.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING
+
+from rich.console import Console
+from rich.table import Table
+
+if TYPE_CHECKING:
+    from colearn_chain.audit import AuditReport
+    from colearn_chain.records import ExperimentResult
+
+
+def audit_json(report: AuditReport) -> str:
+    """The audit's stable JSON (README "Audit JSON"), indented with sorted keys, newline-ended."""
+    return json.dumps(report.to_json(), indent=2, sort_keys=True) + "\n"
+
+
+def run_summary(result: ExperimentResult, seconds: float) -> Table:
+    """The final table of ``run``: where it ran, rounds accepted, rejected and skipped, epsilon, accuracies, cost."""
+    accepted = sum(r.accepted for r in result.rounds)
+    table = Table(title="colearn-chain run", show_header=False)
+    table.add_column("what", style="bold")
+    table.add_column("value")
+    table.add_row("contract", f"{result.contract} (chain {result.chain_id})" if result.contract else "in memory")
+    table.add_row("learners", str(len(result.learners)))
+    skipped = sum(r.skipped for r in result.rounds)
+    rejected = len(result.rounds) - accepted - skipped
+    shown = f"{len(result.rounds)} ({accepted} accepted, {rejected} rejected"
+    table.add_row("rounds", shown + (f", {skipped} skipped: privacy budget spent)" if skipped else ")"))
+    spent = result.rounds[-1].dp_epsilon if result.rounds else None
+    if spent:
+        table.add_row("privacy spent (epsilon)", f"{min(spent.values()):.2f} to {max(spent.values()):.2f} per learner")
+
+    def pct(value: float | None) -> str:
+        return "n/a" if value is None else f"{100 * value:.1f}%"
+
+    table.add_row("final accuracy", pct(result.final_accuracy))
+    table.add_row("centralized accuracy", pct(result.centralized_accuracy))
+    if result.communication_cost is not None:
+        table.add_row("communication cost", f"{result.communication_cost:.4f} (sum of hand-over costs)")
+    table.add_row("time", f"{seconds:.1f} s")
+    return table
+
+
+def render_audit(report: AuditReport, console: Console) -> None:
+    """Per round, per learner and discrepancy tables (``audit`` and ``run --audit``)."""
+    rounds = Table(title=f"rounds of {report.contract} (chain {report.chain_id})")
+    for column in ("round", "proposer", "weights", "manifest", "votes (approve/reject)", "outcome", "global model"):
+        rounds.add_column(column)
+    if any(r.accuracy is not None for r in report.rounds):
+        rounds.add_column("accuracy", justify="right")
+    for r in report.rounds:
+        votes = " ".join(f"{v.voter[:8]}{'+' if v.approve else '-'}{v.score / 1e6:.3f}" for v in r.votes)
+        row = [
+            str(r.round), (r.proposer or "-")[:10], (r.weights or "-")[:12], (r.manifest or "-")[:12],
+            f"{r.approvals}/{r.rejections} {votes}", r.outcome, (r.global_model or "-")[:12],
+        ]  # fmt: skip
+        if len(rounds.columns) > 7:
+            row.append("-" if r.accuracy is None else f"{100 * r.accuracy:.1f}%")
+        rounds.add_row(*row)
+    console.print(rounds)
+    learners = Table(title="learners")
+    for column in ("learner", "proposals", "accepted", "votes cast", "agreed with outcome", "missed votes"):
+        learners.add_column(column)
+    for s in report.summaries():
+        learners.add_row(
+            s.learner, str(s.proposals), str(s.accepted_proposals), str(s.votes_cast),
+            str(s.agreed_with_outcome), str(s.missed_votes),
+        )  # fmt: skip
+    console.print(learners)
+    if report.hand_over_costs is not None:
+        console.print(f"communication cost (from the ledger's proposers): {sum(report.hand_over_costs):.4f}")
+    if report.verified:
+        if report.discrepancies:
+            found = Table(title="[red]verification found discrepancies[/red]")
+            for column in ("round", "kind", "detail"):
+                found.add_column(column)
+            for d in report.discrepancies:
+                found.add_row("-" if d.round is None else str(d.round), d.kind, d.detail)
+            console.print(found)
+        else:
+            console.print("[green]verified[/green]: every blob re-hashes, every model loads, the global model "
+                          "follows the accepted proposals, every manifest recomputes")  # fmt: skip

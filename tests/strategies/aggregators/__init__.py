@@ -1,0 +1,1 @@
+"""Tests of the aggregators, one file per aggregator (mirroring colearn_chain/strategies/aggregators/)."""
