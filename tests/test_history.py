@@ -77,9 +77,9 @@ class HistorySpy(RoundRobin):
         super().__init__()
         self.seen: dict[int, tuple[RoundRecord, ...]] = {}
 
-    def propose(self, context: RoundContext, proposer: int, contributions: Mapping[int, str]) -> Proposal:
+    def make_proposal(self, context: RoundContext, proposer: int, contributions: Mapping[int, str]) -> Proposal:
         self.seen[context.round] = tuple(public_record(r) for r in context.history)
-        return super().propose(context, proposer, contributions)
+        return super().make_proposal(context, proposer, contributions)
 
 
 def _step_in_round_order(client: CollectiveLearningClient, participants: Sequence[Participant]) -> None:
