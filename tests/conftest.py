@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 
 import pytest
@@ -39,3 +40,17 @@ def any_chain(request: pytest.FixtureRequest) -> Iterator[Chain]:
         yield connection
     finally:
         connection.close()
+
+
+@pytest.fixture(autouse=True)
+def _project_loggers_enabled() -> None:
+    """Every test sees the project's log records, whatever an earlier test in the worker did.
+
+    A library that configures logging with ``logging.config.dictConfig`` (whose default
+    ``disable_existing_loggers=True``) disables every logger that existed then, ours included,
+    and a CLI test's ``basicConfig(force=True)`` leaves the root at WARNING: tests that read
+    ``caplog`` would then see nothing, depending on which tests ran before them in the worker.
+    """
+    for name, logger in list(logging.root.manager.loggerDict.items()):
+        if name.startswith("colearn_chain") and isinstance(logger, logging.Logger):
+            logger.disabled = False

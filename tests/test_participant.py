@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
 
@@ -104,6 +105,7 @@ def _flaky(original: Callable[[], bool], failures: int) -> Callable[[], bool]:
 
 
 def test_a_short_outage_is_retried(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="colearn_chain")
     client, _, participants = _setup(rounds=1)
     client.finished = _flaky(client.finished, failures=3)  # type: ignore[method-assign]
     assert _run_all(participants) == []

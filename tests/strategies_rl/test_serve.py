@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 
@@ -100,6 +101,7 @@ def test_serve_nominates_every_round_from_the_events(chain: Chain) -> None:
 
 
 def test_a_lost_race_is_logged_not_raised(chain: Chain, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="colearn_chain")
     client, _, selector = _deploy(chain)
     policy = _policy()
     addresses = check_selector(client, selector, policy)
