@@ -29,7 +29,7 @@ from colearn_chain.weights.export import export_torch_model
 from learners.data import Dataset
 
 if TYPE_CHECKING:
-    from learners.privacy import DPSGD
+    from colearn_chain.dp_sgd import DPSGD
 
 VoteCriterion = Literal["loss", "accuracy", "approve-all"]
 OptimizerFactory: TypeAlias = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
@@ -281,7 +281,7 @@ class TorchLearner(MachineLearningInterface):
         A label for messages.
     dp
         Train with differential privacy (DP-SGD through opacus, see
-        :mod:`learners.privacy`): each proposal's ``training_summary.dp_budget`` holds the
+        :mod:`colearn_chain.dp_sgd`): each proposal's ``training_summary.dp_budget`` holds the
         budget spent so far, and once the next proposal would exceed ``target_epsilon`` the
         learner proposes nothing new: it returns its current weights with
         ``ErrorCodes.DP_BUDGET_EXCEEDED`` (colearn's rule). It keeps voting. A model opacus
@@ -343,7 +343,7 @@ class TorchLearner(MachineLearningInterface):
         self.dp = dp
         self._dp: DPSGD | None = None
         if dp is not None:
-            from learners.privacy import DPSGD  # opacus is imported only by private learners
+            from colearn_chain.dp_sgd import DPSGD  # opacus is imported only by private learners
 
             self._dp = DPSGD(model, dp, len(self.train_data), batch_size, name)
 

@@ -114,7 +114,7 @@ def test_a_strategy_sees_the_same_history_in_run_and_in_learner() -> None:
     accounts = chain.new_funded_accounts(3, seed=settings.seed)
     client = CollectiveLearningClient.deploy(
         chain, chain.dev_accounts()[0], [a.address for a in accounts], threshold_bps=threshold_to_bps(0.5),
-        max_rounds=settings.rounds, initial_model=bytes.fromhex(initial),
+        max_rounds=settings.rounds, initial_model=initial.bytes32,
     )  # fmt: skip
     in_learner = HistorySpy()
     fast = ParticipantSettings(poll_interval=0.01)

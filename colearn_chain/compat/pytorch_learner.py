@@ -2,7 +2,7 @@
 
 Weights are the model's state dict (tensors); the platform turns them into a canonical ONNX
 weights container and back. With ``diff_priv_config`` the learner trains with DP-SGD through
-opacus (:mod:`learners.privacy`): every proposal carries its budget in
+opacus (:mod:`colearn_chain.dp_sgd`): every proposal carries its budget in
 ``training_summary.dp_budget``, and once the next proposal would exceed ``target_epsilon`` it
 returns its current weights with ``ErrorCodes.DP_BUDGET_EXCEEDED``, as colearn's did.
 """
@@ -33,7 +33,7 @@ from colearn_chain.interface import (
 from colearn_chain.weights.export import export_torch_model
 
 if TYPE_CHECKING:
-    from learners.privacy import DPSGD
+    from colearn_chain.dp_sgd import DPSGD
 
 __all__ = ["PytorchLearner"]
 
@@ -96,7 +96,7 @@ class PytorchLearner(MachineLearningInterface):
         self.dp_config = diff_priv_config
         self._dp: DPSGD | None = None
         if diff_priv_config is not None:
-            from learners.privacy import DPSGD
+            from colearn_chain.dp_sgd import DPSGD
 
             size = len(train_loader.dataset)  # type: ignore[arg-type]
             batch = train_loader.batch_size or 1

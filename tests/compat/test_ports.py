@@ -36,7 +36,7 @@ def _experiment_on(learners: list[Any], rounds: int) -> list[Any]:
     store = InMemoryStore()
     initial = publish_initial_model(learners, store)
     ids = [f"0x{i:040x}" for i in range(len(learners))]
-    ledger = InMemoryLedger(ids, 0.5, bytes.fromhex(initial))
+    ledger = InMemoryLedger(ids, 0.5, initial)
     experiment = Experiment(learners, ledger, store, make_strategy("round-robin", {}), initial)
     return experiment.run(rounds)
 

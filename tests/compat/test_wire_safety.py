@@ -74,7 +74,7 @@ def test_a_forest_experiment_goes_through_onnx_only(no_unpickling: None) -> None
     learners = [forest(i, 3, 0) for i in range(3)]
     store = InMemoryStore()
     initial = publish_initial_model(learners, store)
-    ledger = InMemoryLedger([f"0x{i:040x}" for i in range(3)], 0.5, bytes.fromhex(initial))
+    ledger = InMemoryLedger([f"0x{i:040x}" for i in range(3)], 0.5, initial)
     history = Experiment(learners, ledger, store, make_strategy("round-robin", {}), initial).run(6)
     assert any(r.accepted for r in history)
     assert all(v.reason is None for r in history for v in r.votes)

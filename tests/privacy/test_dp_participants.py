@@ -30,7 +30,7 @@ def test_a_spent_participant_lets_its_window_pass_and_keeps_voting() -> None:
     accounts = chain.new_funded_accounts(3)
     client = CollectiveLearningClient.deploy(
         chain, chain.dev_accounts()[0], [a.address for a in accounts], max_rounds=5,
-        proposal_window=200, voting_window=200, initial_model=bytes.fromhex(initial),
+        proposal_window=200, voting_window=200, initial_model=initial.bytes32,
     )  # fmt: skip
     participants = [
         Participant(client, account, learner, store, make_strategy("round-robin"), FAST)

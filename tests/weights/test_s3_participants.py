@@ -28,7 +28,7 @@ def test_participants_with_their_own_s3_clients_play_a_whole_experiment(s3_serve
     accounts = chain.new_funded_accounts(3)
     client = CollectiveLearningClient.deploy(
         chain, chain.dev_accounts()[0], [a.address for a in accounts], max_rounds=2,
-        initial_model=bytes.fromhex(initial),
+        initial_model=initial.bytes32,
     )  # fmt: skip
     # One store object (one boto3 client) per participant, as on separate hosts.
     stores = [S3Store(bucket, "exp", endpoint_url=s3_server.endpoint) for _ in accounts]
