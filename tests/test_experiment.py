@@ -136,7 +136,7 @@ def test_a_proposal_is_decoded_once_per_round_for_every_voter(monkeypatch: pytes
 
     decoded: Counter[tuple[int, str]] = Counter()
     decode = rounds.decode_weights  # type: ignore[attr-defined]
-    experiment_round = [0]
+    experiment_round = [-1]  # the initial model, published before round 0
 
     def spy(blob: bytes, spec: object) -> object:
         decoded[experiment_round[0], sha256_hex(blob)] += 1

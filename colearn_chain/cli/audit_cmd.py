@@ -85,4 +85,3 @@ def audit_command(
         info, blob_store, rpc=rpc, check=verify, evaluate=evaluate, cost_seed=cost_seed, cost=cost
     )
     raise typer.Exit(emit(report.filtered(round, learner), format, plot))
-

@@ -82,6 +82,18 @@ def run_command(
     config: Annotated[
         Path | None, typer.Option(help="A TOML file with any of these settings; flags override it.")
     ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option("--workers", help="Train and test the learners in N local processes [default: in this process]."),
+    ] = None,
+    ray: Annotated[
+        str | None,
+        typer.Option(
+            "--ray",
+            help="Run the learners as actors on a Ray cluster: HOST:PORT of its head, auto, or local "
+            "(--workers actors; default: one per CPU).",
+        ),
+    ] = None,
     dp: Annotated[
         list[str] | None,
         typer.Option(
@@ -94,7 +106,13 @@ def run_command(
     """Run a whole collective learning experiment on one machine and write its results."""
     from colearn_chain.plots import plot_accuracy, plot_votes
     from colearn_chain.privacy import parse_dp_options
-    from colearn_chain.simulation import experiment_cost_matrix, load_config, make_settings, prepare_simulation
+    from colearn_chain.simulation import (
+        experiment_cost_matrix,
+        load_config,
+        make_settings,
+        open_pool,
+        prepare_simulation,
+    )
     from colearn_chain.strategies import make_strategy
     from colearn_chain.strategies.selectors import RLSelector
     from colearn_chain.strategies.settings import parse_params
@@ -103,6 +121,8 @@ def run_command(
     console = Console(stderr=True)
     if audit and in_memory:
         raise ColearnValueError("--audit needs a chain: it cannot be combined with --in-memory")
+    if workers is not None and workers < 1:
+        raise ColearnValueError(f"--workers must be at least 1 (got {workers})")
     logging.basicConfig(level=logging.WARNING, handlers=[RichHandler(console=console, show_path=False)], force=True)
     params = parse_params(strategy_param)
     if selector_policy is not None:
@@ -131,8 +151,12 @@ def run_command(
             votes = f"{record.approvals}/{record.approvals + record.rejections}"
             progress.update(bar, advance=1, description=f"{record.round}: {outcome} {votes}{accuracy}")
 
-        simulation = prepare_simulation(settings, store, "memory" if in_memory else "chain", strategy_object)
-        result = simulation.play(on_round)
+        pool = open_pool(settings, workers, ray)
+        simulation = prepare_simulation(settings, store, "memory" if in_memory else "chain", strategy_object, pool)
+        try:
+            result = simulation.play(on_round)
+        finally:
+            simulation.close()
     result.write(out_dir / "results.json")
     plot_accuracy(result, out_dir / "accuracy.png")
     plot_votes(result, out_dir / "votes.png")
