@@ -22,6 +22,7 @@ from colearn_chain.errors import ColearnFileError, ColearnValueError
 from colearn_chain.experiment import Evaluator, Experiment, mean_test_score, publish_initial_model
 from colearn_chain.interface import MachineLearningInterface
 from colearn_chain.ledger import ChainLedger, InMemoryLedger, Ledger, threshold_to_bps
+from colearn_chain.metrics import ACCURACY, Metric, metric_of
 from colearn_chain.plugins import SETTINGS, build_all, learner_source
 from colearn_chain.privacy import dp_config_from_params
 from colearn_chain.records import ExperimentResult, RoundRecord
@@ -149,6 +150,11 @@ def build_learners(
     return built.learners, evaluate, centralized
 
 
+def experiment_metric(settings: RunSettings) -> Metric:
+    """What the experiment's scores are: the learner source's metric (accuracy for classifiers)."""
+    return metric_of(learner_source(settings.task, settings.learner, settings.data))
+
+
 def build_chain_ledger(
     settings: RunSettings, initial_model: str, count: int, with_selector: bool = False
 ) -> ChainLedger:
@@ -205,11 +211,14 @@ class Simulation:
     settings: RunSettings
     experiment: Experiment
     centralized: Callable[[], float] | None
+    #: What the evaluator's scores are (accuracy unless the learner source says otherwise).
+    metric: Metric = ACCURACY
 
     def play(
         self, on_round: Callable[[RoundRecord], None] | None = None, with_centralized: bool = True
     ) -> ExperimentResult:
         """Play every round; return the results (with the centralized baseline if asked and known)."""
+        initial = self.experiment.global_accuracy()
         self.experiment.run(self.settings.rounds, on_round)
         ledger = self.experiment.ledger
         baseline = self.centralized() if (self.centralized is not None and with_centralized) else None
@@ -226,7 +235,22 @@ class Simulation:
             rounds=self.experiment.history,
             settings=self.settings.model_dump(mode="json"),
             hand_over_costs=hand_over_costs(experiment_cost_matrix(self.settings), proposers),
+            metric=self.metric,
+            initial_score=initial,
         )
+
+    def final_model(self) -> bytes | None:
+        """The global model as a runnable ONNX model (``DIR/model.onnx``), None if the learner gives none.
+
+        Learner 0 holds the global model once the rounds are played; its ``mli_get_current_model``
+        is the runnable form (a classifier's graph, an agent's policy: observations in, actions out).
+        """
+        from colearn_chain.interface import ModelFormat
+
+        model = self.experiment.learners[0].mli_get_current_model()
+        if model.model_format is not ModelFormat.ONNX or not isinstance(model.model, bytes | bytearray):
+            return None
+        return bytes(model.model)
 
     def audit(self, result: ExperimentResult | None = None) -> AuditReport:
         """The played chain's history, rebuilt from its events alone and verified (``run --audit``).
@@ -276,7 +300,7 @@ def prepare_simulation(
         ids = [a.address for a in generated_accounts(len(learners), seed=settings.seed)]
         ledger = InMemoryLedger(ids, settings.threshold, initial, selector_mode=strategy.nominates)
     experiment = Experiment(learners, ledger, store, strategy, initial, evaluate, settings.seed)
-    return Simulation(settings, experiment, centralized)
+    return Simulation(settings, experiment, centralized, experiment_metric(settings))
 
 
 def run_simulation(

@@ -127,17 +127,22 @@ def run_command(
             outcome = "[green]accepted[/green]" if record.accepted else "[red]rejected[/red]"
             if record.skipped:
                 outcome = "[yellow]skipped (privacy budget spent)[/yellow]"
-            accuracy = "" if record.test_accuracy is None else f", accuracy {100 * record.test_accuracy:.1f}%"
+            metric = simulation.metric
+            accuracy = "" if record.test_accuracy is None else f", {metric.name} {metric.format(record.test_accuracy)}"
             votes = f"{record.approvals}/{record.approvals + record.rejections}"
             progress.update(bar, advance=1, description=f"{record.round}: {outcome} {votes}{accuracy}")
 
         simulation = prepare_simulation(settings, store, "memory" if in_memory else "chain", strategy_object)
         result = simulation.play(on_round)
     result.write(out_dir / "results.json")
+    final_model = simulation.final_model()
+    if final_model is not None:
+        (out_dir / "model.onnx").write_bytes(final_model)
     plot_accuracy(result, out_dir / "accuracy.png")
     plot_votes(result, out_dir / "votes.png")
     console.print(run_summary(result, time.monotonic() - started))
-    console.print(f"results in {out_dir}/ (results.json, accuracy.png, votes.png, store/)")
+    model_file = ", model.onnx" if final_model is not None else ""
+    console.print(f"results in {out_dir}/ (results.json, accuracy.png, votes.png{model_file}, store/)")
     if audit:
         report = simulation.audit(result)  # the hand-over costs recomputed from the chain's proposers
         (out_dir / "audit.json").write_text(audit_json(report))
