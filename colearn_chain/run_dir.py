@@ -190,8 +190,8 @@ def load_saved_run(directory: Path) -> SavedRun:
         raise CannotResume(f"the run in {directory} is complete ({len(rounds)} rounds): there is nothing to resume")
     if data.get("contract") is None:
         raise CannotResume(
-            f"the run in {directory} was played on the in-memory ledger, which keeps no state: "
-            f"start it again with `--out {directory} --force`"
+            f"the run in {directory} has no chain to continue on (it ran on the in-memory ledger, or failed "
+            f"before it was deployed): start it again with `--out {directory} --force`"
         )
     if settings.get("dp") is not None:
         raise CannotResume(

@@ -246,8 +246,13 @@ def resume_run(
             )
     store = LocalDirectoryStore(directory / STORE, create=False)
     simulation = resume_simulation(settings, store, chain, deployment, saved.rounds, saved.training_counts, built=built)
-    console.print(f"resuming the run in {directory} at round {len(saved.rounds)} of {settings.rounds}")
+    say(console, f"resuming the run in {directory} at round {len(saved.rounds)} of {settings.rounds}")
     play_and_report(simulation, directory, audit or saved.audited, console)
+
+
+def say(console: Console, text: str) -> None:
+    """One plain line on stderr: never wrapped (paths and commands stay whole to copy), no markup."""
+    console.print(text, soft_wrap=True, markup=False, highlight=False)
 
 
 def error_line(exc: BaseException) -> str:
@@ -270,7 +275,7 @@ def play_and_report(simulation: Simulation, out_dir: Path, audit: bool, console:
     results = out_dir / RESULTS
     settings = simulation.settings
     started = time.monotonic()
-    with progress_bar("round", console) as progress, stop_between_rounds(console.print) as stop:
+    with progress_bar("round", console) as progress, stop_between_rounds(lambda text: say(console, text)) as stop:
         done = len(simulation.experiment.history)
         bar = progress.add_task("setting up learners and chain...", total=settings.rounds, completed=done)
 
@@ -294,7 +299,7 @@ def play_and_report(simulation: Simulation, out_dir: Path, audit: bool, console:
             raise RunFailed(f"{line}; {_how_to_continue(simulation, out_dir)}") from exc
     result.write(results)
     if result.status == "interrupted":
-        console.print(f"interrupted: {_how_to_continue(simulation, out_dir)}")
+        say(console, f"interrupted: {_how_to_continue(simulation, out_dir)}")
         raise typer.Exit(stop.exit_code)
     plot_accuracy(result, out_dir / "accuracy.png")
     plot_votes(result, out_dir / "votes.png")
