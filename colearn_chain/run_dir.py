@@ -166,7 +166,10 @@ def load_results(directory: Path) -> dict[str, Any]:
     try:
         data = json.loads(path.read_text())
     except FileNotFoundError as exc:
-        raise RunDirectoryError(f"{directory} has no {RESULTS}: it is not the directory of a started run") from exc
+        raise RunDirectoryError(
+            f"{directory} has no {RESULTS}: it is not the directory of a started run (`--out {directory} --force` "
+            "replaces what is in it)"
+        ) from exc
     except (OSError, ValueError) as exc:
         raise RunDirectoryError(f"{path} is not readable JSON: {exc}") from exc
     if not isinstance(data, dict):

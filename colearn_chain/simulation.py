@@ -432,8 +432,8 @@ def resume_simulation(
     current = client.current_round()
     if current != len(played):
         raise CannotResume(
-            f"the chain is at round {current} but the results record {len(played)} rounds: "
-            "they no longer describe the same experiment"
+            f"the chain is at round {current} but the results record {len(played)} rounds "
+            "(the process was killed between a round's end and its record?): they no longer agree"
         )
     if current < client.max_rounds() and client.round_info(current).status is not RoundStatus.PROPOSING:
         raise CannotResume(

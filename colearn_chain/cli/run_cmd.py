@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -14,7 +15,7 @@ from rich.logging import RichHandler
 from colearn_chain.cli.app import app
 from colearn_chain.cli.progress import progress_bar
 from colearn_chain.cli.render import render_audit, run_summary
-from colearn_chain.cli.stopping import stop_between_rounds
+from colearn_chain.cli.stopping import StopRequest, stop_between_rounds
 from colearn_chain.errors import ColearnError, ColearnRuntimeError, ColearnValueError
 from colearn_chain.records import ExperimentResult, RoundRecord, write_json_atomically
 from colearn_chain.run_dir import (
@@ -117,9 +118,7 @@ def run_command(
     continues from there.
     """
     from colearn_chain.privacy import parse_dp_options
-    from colearn_chain.simulation import build_learners, experiment_cost_matrix, load_config, make_settings
-    from colearn_chain.strategies import make_strategy
-    from colearn_chain.strategies.selectors import RLSelector
+    from colearn_chain.simulation import build_learners, load_config, make_settings
     from colearn_chain.strategies.settings import parse_params
 
     console = Console(stderr=True)
@@ -142,17 +141,33 @@ def run_command(
         resume_run(resume, config_values, overrides, audit, console)
         return
     settings = make_settings(config_values, **overrides)
-    strategy_object = make_strategy(settings.strategy, settings.strategy_params)  # fails before any work
-    matrix = experiment_cost_matrix(settings)  # a bad cost matrix, too
-    if isinstance(strategy_object, RLSelector):
-        strategy_object.use_cost_matrix(matrix)  # and a policy for another number of learners
+    strategy_object = checked_strategy(settings)
     out_dir = out if out is not None else default_out_dir()
     check_out_dir(out_dir, force)
     built = build_learners(settings)  # a bad --data, --learner or --task fails here, with nothing on disk
     pending_chain = None if in_memory else open_chain(settings.rpc)
     create_out_dir(out_dir, force)
-    simulation = start_simulation(settings, out_dir, strategy_object, built, pending_chain)
-    play_and_report(simulation, out_dir, audit, console)
+    with stopping(console) as stop:  # from here on, a signal never leaves the directory without results
+        simulation = start_simulation(settings, out_dir, strategy_object, built, pending_chain)
+        play_and_report(simulation, out_dir, audit, console, stop)
+
+
+def checked_strategy(settings: RunSettings) -> ProposalStrategy:
+    """The strategy ``settings`` name, built and checked (its settings, the cost matrix, an RL policy's size)."""
+    from colearn_chain.simulation import experiment_cost_matrix
+    from colearn_chain.strategies import make_strategy
+    from colearn_chain.strategies.selectors import RLSelector
+
+    strategy = make_strategy(settings.strategy, settings.strategy_params)  # fails before any work
+    matrix = experiment_cost_matrix(settings)  # a bad cost matrix, too
+    if isinstance(strategy, RLSelector):
+        strategy.use_cost_matrix(matrix)  # and a policy for another number of learners
+    return strategy
+
+
+def stopping(console: Console) -> AbstractContextManager[StopRequest]:
+    """SIGINT/SIGTERM stop the run between rounds (see :mod:`colearn_chain.cli.stopping`), said on stderr."""
+    return stop_between_rounds(lambda text: say(console, text))
 
 
 def open_chain(rpc: str | None) -> Chain | EthTesterBackend:
@@ -201,10 +216,11 @@ def start_simulation(
         if chain is not None:
             simulation.deployment(store.location).save(out_dir / DEPLOYMENT)
         simulation.result("running").write(out_dir / RESULTS)
-    except Exception as exc:
-        line = error_line(exc)
+    except (Exception, KeyboardInterrupt) as exc:
+        line = "interrupted" if isinstance(exc, KeyboardInterrupt) else error_line(exc)
         failed = ExperimentResult(None, None, [], None, None, settings=settings.model_dump(mode="json"))
-        failed.status, failed.error = "failed", line
+        failed.status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
+        failed.error = line
         failed.write(out_dir / RESULTS)
         raise RunFailed(f"{line}; the run stopped before round 0: `--out {out_dir} --force` starts it again") from exc
     return simulation
@@ -245,9 +261,13 @@ def resume_run(
                 f"the node at {deployment.rpc_url} is chain {chain.chain_id}, the run's is {deployment.chain_id}"
             )
     store = LocalDirectoryStore(directory / STORE, create=False)
-    simulation = resume_simulation(settings, store, chain, deployment, saved.rounds, saved.training_counts, built=built)
+    strategy = checked_strategy(settings)
+    simulation = resume_simulation(
+        settings, store, chain, deployment, saved.rounds, saved.training_counts, strategy, built
+    )
     say(console, f"resuming the run in {directory} at round {len(saved.rounds)} of {settings.rounds}")
-    play_and_report(simulation, directory, audit or saved.audited, console)
+    with stopping(console) as stop:
+        play_and_report(simulation, directory, audit or saved.audited, console, stop)
 
 
 def say(console: Console, text: str) -> None:
@@ -264,7 +284,7 @@ def error_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
 
 
-def play_and_report(simulation: Simulation, out_dir: Path, audit: bool, console: Console) -> None:
+def play_and_report(simulation: Simulation, out_dir: Path, audit: bool, console: Console, stop: StopRequest) -> None:
     """Play the rounds left, rewriting results.json after each; then plots, summary and ``--audit``.
 
     Interrupted (SIGINT/SIGTERM) or failed, the results hold the rounds done, marked so, and
@@ -275,7 +295,7 @@ def play_and_report(simulation: Simulation, out_dir: Path, audit: bool, console:
     results = out_dir / RESULTS
     settings = simulation.settings
     started = time.monotonic()
-    with progress_bar("round", console) as progress, stop_between_rounds(lambda text: say(console, text)) as stop:
+    with progress_bar("round", console) as progress:
         done = len(simulation.experiment.history)
         bar = progress.add_task("setting up learners and chain...", total=settings.rounds, completed=done)
 

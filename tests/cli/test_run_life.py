@@ -156,6 +156,15 @@ def test_bad_input_creates_nothing(
     assert list(tmp_path.iterdir()) == []
 
 
+def test_an_unreachable_node_creates_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from colearn_chain.chain.anvil import free_port
+
+    out, url = tmp_path / "out", f"http://127.0.0.1:{free_port()}"
+    code, output = _run([*SMALL, "--rpc", url, "--rounds", "1", "--out", str(out)], capsys)
+    assert code == 1 and "cannot reach a JSON-RPC node" in _error_line(output)
+    assert not out.exists()
+
+
 def test_a_previous_run_blocks_a_new_one_with_the_two_ways_out(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
