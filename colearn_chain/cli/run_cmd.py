@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import time
 from contextlib import AbstractContextManager
 from pathlib import Path
@@ -213,8 +214,9 @@ def start_simulation(
         simulation = prepare_simulation(
             settings, store, "memory" if chain is None else "chain", strategy, built=built, chain=chain
         )
-        if chain is not None:
-            simulation.deployment(store.location).save(out_dir / DEPLOYMENT)
+        if chain is not None:  # saved beside, then renamed: never a half-written deployment.json
+            partial = simulation.deployment(store.location).save(out_dir / f".{DEPLOYMENT}.tmp")
+            os.replace(partial, out_dir / DEPLOYMENT)
         simulation.result("running").write(out_dir / RESULTS)
     except (Exception, KeyboardInterrupt) as exc:
         line = "interrupted" if isinstance(exc, KeyboardInterrupt) else error_line(exc)
@@ -238,11 +240,12 @@ def resume_run(
 
     saved = load_saved_run(directory)
     settings = make_settings(saved.settings)
-    given = {k: v for k, v in overrides.items() if v is not None}
+    node = overrides.get("rpc")  # where to reach the run's node now (another URL, credentials): checked below
+    given = {k: v for k, v in overrides.items() if v is not None and k != "rpc"}
     if config_values or given:
         asked = make_settings({**saved.settings, **(config_values or {})}, **given)
         for name in RunSettings.model_fields:
-            if getattr(asked, name) != getattr(settings, name):
+            if name != "rpc" and getattr(asked, name) != getattr(settings, name):
                 raise CannotResume(
                     f"--resume continues the run in {directory} with its own settings: {name} "
                     f"{getattr(asked, name)!r} differs from the run's {getattr(settings, name)!r} (drop the option)"
@@ -253,12 +256,14 @@ def resume_run(
     deployment = Deployment.load(deployment_path)
     built = build_learners(settings)
     if deployment.rpc_url == EMBEDDED_RPC:
+        if node is not None:
+            raise CannotResume(f"the run in {directory} was played on the embedded chain, kept in DIR: drop --rpc")
         chain = replay_journal(directory / JOURNAL, keep_journaling=True)
     else:
-        chain = connect(deployment.rpc_url)
+        chain = connect(node or deployment.rpc_url)
         if chain.chain_id != deployment.chain_id:
             raise CannotResume(
-                f"the node at {deployment.rpc_url} is chain {chain.chain_id}, the run's is {deployment.chain_id}"
+                f"the node at {chain.rpc_url} is chain {chain.chain_id}, the run's is {deployment.chain_id}"
             )
     store = LocalDirectoryStore(directory / STORE, create=False)
     strategy = checked_strategy(settings)

@@ -84,24 +84,28 @@ def test_an_embedded_run_is_audited_later_from_its_directory(
     assert json.loads(later.stdout)["verified"] is True
 
 
-def test_audit_names_a_missing_chain_journal_and_a_directory_without_deployment(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def _embedded_deployment(store: Path) -> dict[str, Any]:
+    """A deployment file's contents for a contract on a run's embedded chain."""
     from colearn_chain.chain import ZERO_ADDRESS
 
-    empty = tmp_path / "empty"
-    empty.mkdir()
-    assert main(["audit", str(empty)]) == 1
-    assert "has no deployment.json" in _error_line(capsys.readouterr().err)
-    deployment = {
+    return {
         "version": 1, "chain_id": 131277322940537, "rpc_url": "embedded", "contract": ZERO_ADDRESS,
-        "deployment_block": 1, "artifact_sha256": "0" * 64, "store": str(tmp_path / "store"),
+        "deployment_block": 1, "artifact_sha256": "0" * 64, "store": str(store),
         "learner": {"task": "digits-mlp", "factory": None, "seed": 0, "count": 2}, "learners": [],
         "threshold": 0.5, "threshold_bps": 5000, "proposal_window": 0, "voting_window": 0, "max_rounds": 1,
         "selector": ZERO_ADDRESS, "initial_model": "0" * 64,
     }  # fmt: skip
+
+
+def test_audit_names_a_missing_chain_journal_and_a_directory_without_deployment(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert main(["audit", str(empty)]) == 1
+    assert "has no deployment.json" in _error_line(capsys.readouterr().err)
     (tmp_path / "store").mkdir()
-    (empty / "deployment.json").write_text(json.dumps(deployment))
+    (empty / "deployment.json").write_text(json.dumps(_embedded_deployment(tmp_path / "store")))
     assert main(["audit", "--deployment", str(empty)]) == 1
     assert "chain.jsonl: that file is missing" in _error_line(capsys.readouterr().err)
     assert main(["audit", str(empty), "--deployment", str(empty)]) == 1
@@ -268,28 +272,39 @@ def test_sigterm_from_another_process_stops_after_the_round(tmp_path: Path) -> N
     assert "Traceback" not in err and f"run --resume {out}" in err
 
 
-def _saved_run(directory: Path, **changes: Any) -> Path:
+def _saved_run(directory: Path, deployed: bool, **changes: Any) -> Path:
     settings = make_settings(learners=3, rounds=4, seed=2).model_dump(mode="json")
     results = {"status": "interrupted", "contract": "0x" + "11" * 20, "rounds": [], "settings": settings}
     directory.mkdir()
     (directory / "results.json").write_text(json.dumps({**results, **changes}))
+    if deployed:
+        (directory / "store").mkdir()
+        (directory / "deployment.json").write_text(json.dumps(_embedded_deployment(directory / "store")))
     return directory
 
 
 @pytest.mark.parametrize(
-    ("changes", "args", "message"),
+    ("changes", "deployed", "args", "message"),
     [
-        ({}, ["--rounds", "9"], "rounds 9 differs from the run's 4 (drop the option)"),
-        ({}, ["--out", "elsewhere"], "cannot be combined with --out"),
-        ({"contract": None}, [], "has no chain to continue on"),
-        ({"status": "complete"}, [], "there is nothing to resume"),
-        ({}, [], "has no deployment.json"),
+        ({}, False, ["--rounds", "9"], "rounds 9 differs from the run's 4 (drop the option)"),
+        ({}, False, ["--out", "elsewhere"], "cannot be combined with --out"),
+        ({"contract": None}, False, [], "has no chain to continue on"),
+        ({"status": "complete"}, False, [], "there is nothing to resume"),
+        ({}, False, [], "has no deployment.json"),
+        ({}, True, ["--rpc", "http://127.0.0.1:1"], "was played on the embedded chain, kept in DIR: drop --rpc"),
+        ({}, True, [], "chain.jsonl does not exist: the embedded chain's state is lost"),
     ],
 )
 def test_resume_says_why_it_cannot(
-    changes: dict[str, Any], args: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    changes: dict[str, Any],
+    deployed: bool,
+    args: list[str],
+    message: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
-    directory = _saved_run(tmp_path / "saved", **changes)
+    directory = _saved_run(tmp_path / "saved", deployed, **changes)
+    before = sorted(p.name for p in directory.iterdir())
     code, output = _run(["--resume", str(directory), *args], capsys)
     assert code == 1 and message in _error_line(output)
-    assert sorted(p.name for p in directory.iterdir()) == ["results.json"]
+    assert sorted(p.name for p in directory.iterdir()) == before
