@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from colearn_chain.metrics import ACCURACY, Metric
 from colearn_chain.weights.digest import Digest
@@ -55,6 +57,38 @@ class RoundRecord:
         ]
         return data
 
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> RoundRecord:
+        """The round back from its ``results.json`` form (``run --resume`` reads the rounds done)."""
+        fields = {k: v for k, v in data.items() if k in cls.__dataclass_fields__ and k != "votes"}
+        fields.setdefault("test_accuracy", data.get("test_score"))  # a task not scored by accuracy
+        votes = [VoteRecord(**vote) for vote in data.get("votes", [])]
+        return cls(votes=votes, **fields)
+
+
+#: How a run ended: ``running`` while it plays (a killed run keeps it), ``complete`` once every
+#: round is played, ``interrupted`` by SIGINT/SIGTERM, ``failed`` on an error.
+RunStatus = Literal["running", "complete", "interrupted", "failed"]
+
+
+def write_json_atomically(path: Path, data: Any) -> Path:
+    """Write ``data`` as indented JSON to ``path`` through a temporary file and a rename.
+
+    A reader (or a run killed mid-write) sees the old file or the new one, never half of one.
+    """
+    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+            handle.write(json.dumps(data, indent=2, sort_keys=True) + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(temporary, 0o644)  # mkstemp's 0600 would hide the results from the other users of a shared host
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return path
+
 
 @dataclass
 class ExperimentResult:
@@ -73,6 +107,11 @@ class ExperimentResult:
     metric: Metric = ACCURACY
     #: The initial global model's score, before any round.
     initial_score: float | None = None
+    status: RunStatus = "complete"
+    #: The one-line error a ``failed`` run ended with.
+    error: str | None = None
+    #: What ``run --resume`` needs beyond the rounds: each learner's number of trainings so far.
+    resume: dict[str, Any] | None = None
 
     @property
     def communication_cost(self) -> float | None:
@@ -111,6 +150,9 @@ class ExperimentResult:
             "settings": self.settings,
             "communication_cost": self.communication_cost,
             "rounds": rounds,
+            "status": self.status,
+            "error": self.error,
+            "resume": self.resume,
         }
         if is_accuracy:
             result["final_accuracy"] = self.final_accuracy
@@ -118,9 +160,8 @@ class ExperimentResult:
         return result
 
     def write(self, path: Path) -> Path:
-        """Write the results as indented JSON (stable key order)."""
-        path.write_text(json.dumps(self.to_json(), indent=2, sort_keys=True) + "\n")
-        return path
+        """Write the results as indented JSON (stable key order), atomically."""
+        return write_json_atomically(path, self.to_json())
 
 
 def hex32(digest: bytes | str) -> str:
