@@ -29,9 +29,10 @@ DEPLOYMENT = "deployment.json"
 JOURNAL = "chain.jsonl"
 STORE = "store"
 AUDIT = "audit.json"
+MODEL = "model.onnx"
 PLOTS = ("accuracy.png", "votes.png")
 #: Everything a run writes: ``--force`` deletes a directory only if it holds nothing else.
-RUN_ENTRIES = frozenset({RESULTS, DEPLOYMENT, JOURNAL, STORE, AUDIT, *PLOTS})
+RUN_ENTRIES = frozenset({RESULTS, DEPLOYMENT, JOURNAL, STORE, AUDIT, MODEL, *PLOTS})
 
 
 class RunDirectoryError(ColearnFileError):
@@ -158,6 +159,7 @@ class SavedRun:
     rounds: list[RoundRecord]
     training_counts: list[int | None] | None
     audited: bool
+    initial_score: float | None = None
 
 
 def load_results(directory: Path) -> dict[str, Any]:
@@ -208,7 +210,11 @@ def load_saved_run(directory: Path) -> SavedRun:
     resume = data.get("resume") or {}
     counts = resume.get("training_counts") if isinstance(resume, dict) else None
     audited = (directory / AUDIT).exists()
-    return SavedRun(directory, status, settings, records, counts if isinstance(counts, list) else None, audited)
+    initial = data.get("initial_score")
+    return SavedRun(
+        directory, status, settings, records, counts if isinstance(counts, list) else None, audited,
+        float(initial) if isinstance(initial, int | float) else None,
+    )  # fmt: skip
 
 
 def recorded_cost(directory: Path, contract: str) -> tuple[Path | None, int] | None:

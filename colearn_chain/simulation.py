@@ -22,6 +22,7 @@ from colearn_chain.errors import ColearnFileError, ColearnValueError
 from colearn_chain.experiment import Evaluator, Experiment, mean_test_score, publish_initial_model
 from colearn_chain.interface import MachineLearningInterface
 from colearn_chain.ledger import ChainLedger, InMemoryLedger, Ledger, threshold_to_bps
+from colearn_chain.metrics import ACCURACY, Metric, metric_of
 from colearn_chain.plugins import SETTINGS, build_all, learner_source
 from colearn_chain.privacy import dp_config_from_params
 from colearn_chain.records import ExperimentResult, RoundRecord, RunStatus
@@ -172,6 +173,11 @@ def funding_accounts(chain: Chain) -> list[Any]:
     return deployer
 
 
+def experiment_metric(settings: RunSettings) -> Metric:
+    """What the experiment's scores are: the learner source's metric (accuracy for classifiers)."""
+    return metric_of(learner_source(settings.task, settings.learner, settings.data))
+
+
 def build_chain_ledger(
     settings: RunSettings, initial_model: str, count: int, with_selector: bool = False, chain: Chain | None = None
 ) -> ChainLedger:
@@ -224,6 +230,10 @@ class Simulation:
     settings: RunSettings
     experiment: Experiment
     centralized: Callable[[], float] | None
+    #: What the evaluator's scores are (accuracy unless the learner source says otherwise).
+    metric: Metric = ACCURACY
+    #: The initial global model's score: scored before round 0, or the resumed run's record of it.
+    initial_score: float | None = None
 
     def play(
         self,
@@ -236,6 +246,8 @@ class Simulation:
         Stopped early by ``should_stop`` (checked between rounds), the results hold the rounds
         played, marked ``interrupted``, and no baseline.
         """
+        if self.initial_score is None and not self.experiment.history:
+            self.initial_score = self.experiment.global_accuracy()
         self.experiment.run(self.settings.rounds, on_round, should_stop)
         if len(self.experiment.history) < self.settings.rounds:
             return self.result("interrupted")
@@ -245,6 +257,8 @@ class Simulation:
         self, status: RunStatus = "complete", error: str | None = None, with_centralized: bool = False
     ) -> ExperimentResult:
         """The results of the rounds played so far (``run`` writes them after every round)."""
+        if self.initial_score is None and not self.experiment.history:
+            self.initial_score = self.experiment.global_accuracy()  # the initial model is still the global one
         ledger = self.experiment.ledger
         baseline = self.centralized() if (self.centralized is not None and with_centralized) else None
         from colearn_chain.strategies.rl.cost import hand_over_costs
@@ -260,6 +274,8 @@ class Simulation:
             rounds=self.experiment.history,
             settings=self.settings.model_dump(mode="json"),
             hand_over_costs=hand_over_costs(experiment_cost_matrix(self.settings), proposers),
+            metric=self.metric,
+            initial_score=self.initial_score,
             status=status,
             error=error,
             resume={"training_counts": training_counts(self.experiment.learners)},
@@ -309,6 +325,19 @@ class Simulation:
             strategy=settings.strategy,
             strategy_params=dict(settings.strategy_params),
         )
+
+    def final_model(self) -> bytes | None:
+        """The global model as a runnable ONNX model (``DIR/model.onnx``), None if the learner gives none.
+
+        Learner 0 holds the global model once the rounds are played; its ``mli_get_current_model``
+        is the runnable form (a classifier's graph, an agent's policy: observations in, actions out).
+        """
+        from colearn_chain.interface import ModelFormat
+
+        model = self.experiment.learners[0].mli_get_current_model()
+        if model.model_format is not ModelFormat.ONNX or not isinstance(model.model, bytes | bytearray):
+            return None
+        return bytes(model.model)
 
     def audit(self, result: ExperimentResult | None = None) -> AuditReport:
         """The played chain's history, rebuilt from its events alone and verified (``run --audit``).
@@ -371,7 +400,7 @@ def prepare_simulation(
         ids = [a.address for a in generated_accounts(len(learners), seed=settings.seed)]
         ledger = InMemoryLedger(ids, settings.threshold, initial, selector_mode=strategy.nominates)
     experiment = Experiment(learners, ledger, store, strategy, initial, evaluate, settings.seed)
-    return Simulation(settings, experiment, centralized)
+    return Simulation(settings, experiment, centralized, experiment_metric(settings))
 
 
 def run_simulation(
@@ -398,12 +427,14 @@ def resume_simulation(
     counts: list[int | None] | None = None,
     strategy: ProposalStrategy | None = None,
     built: BuiltExperiment | None = None,
+    initial_score: float | None = None,
 ) -> Simulation:
     """The experiment of ``deployment``, rebuilt after the rounds ``played``, ready to play the rest.
 
     The learners are built again from ``settings`` (the same seed gives the same data splits,
     initial model and accounts), take the chain's global model, and their training counts are
     set back to ``counts``, so that the rounds left are played as the uninterrupted run would.
+    ``initial_score`` is the run's record of its initial model's score.
 
     Raises
     ------
@@ -448,4 +479,4 @@ def resume_simulation(
     for learner, count in zip(learners, counts or [], strict=False):
         if count is not None and hasattr(learner, "training_count"):
             learner.training_count = count
-    return Simulation(settings, experiment, centralized)
+    return Simulation(settings, experiment, centralized, experiment_metric(settings), initial_score)

@@ -23,6 +23,7 @@ from colearn_chain.run_dir import (
     AUDIT,
     DEPLOYMENT,
     JOURNAL,
+    MODEL,
     RESULTS,
     STORE,
     check_out_dir,
@@ -268,7 +269,7 @@ def resume_run(
     store = LocalDirectoryStore(directory / STORE, create=False)
     strategy = checked_strategy(settings)
     simulation = resume_simulation(
-        settings, store, chain, deployment, saved.rounds, saved.training_counts, strategy, built
+        settings, store, chain, deployment, saved.rounds, saved.training_counts, strategy, built, saved.initial_score
     )
     say(console, f"resuming the run in {directory} at round {len(saved.rounds)} of {settings.rounds}")
     with stopping(console) as stop:
@@ -309,7 +310,8 @@ def play_and_report(simulation: Simulation, out_dir: Path, audit: bool, console:
             outcome = "[green]accepted[/green]" if record.accepted else "[red]rejected[/red]"
             if record.skipped:
                 outcome = "[yellow]skipped (privacy budget spent)[/yellow]"
-            accuracy = "" if record.test_accuracy is None else f", accuracy {100 * record.test_accuracy:.1f}%"
+            metric = simulation.metric
+            accuracy = "" if record.test_accuracy is None else f", {metric.name} {metric.format(record.test_accuracy)}"
             votes = f"{record.approvals}/{record.approvals + record.rejections}"
             progress.update(bar, advance=1, description=f"{record.round}: {outcome} {votes}{accuracy}")
 
@@ -326,11 +328,17 @@ def play_and_report(simulation: Simulation, out_dir: Path, audit: bool, console:
     if result.status == "interrupted":
         say(console, f"interrupted: {_how_to_continue(simulation, out_dir)}")
         raise typer.Exit(stop.exit_code)
+    final_model = simulation.final_model()
+    if final_model is not None:  # beside, then renamed: never a half-written model
+        partial = out_dir / f".{MODEL}.tmp"
+        partial.write_bytes(final_model)
+        os.replace(partial, out_dir / MODEL)
     plot_accuracy(result, out_dir / "accuracy.png")
     plot_votes(result, out_dir / "votes.png")
     console.print(run_summary(result, time.monotonic() - started))
     stored = ", deployment.json" if result.contract else ""
-    console.print(f"results in {out_dir}/ (results.json{stored}, accuracy.png, votes.png, store/)")
+    model_file = f", {MODEL}" if final_model is not None else ""
+    console.print(f"results in {out_dir}/ (results.json{stored}, accuracy.png, votes.png{model_file}, store/)")
     if audit:
         report = simulation.audit(result)  # the hand-over costs recomputed from the chain's proposers
         write_json_atomically(out_dir / AUDIT, report.to_json())

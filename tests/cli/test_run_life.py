@@ -214,7 +214,7 @@ def test_a_failed_run_records_its_rounds_and_resumes_or_is_replaced(
     code, output = _run([*SMALL, "--rounds", "1", "--in-memory", "--force", "--out", str(out)], capsys)
     assert code == 0, output
     assert len(_results(out)["rounds"]) == 1 and sorted(p.name for p in out.iterdir()) == [
-        "accuracy.png", "results.json", "store", "votes.png",
+        "accuracy.png", "model.onnx", "results.json", "store", "votes.png",
     ]  # fmt: skip
 
 
