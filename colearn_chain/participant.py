@@ -36,6 +36,7 @@ from colearn_chain.weights.digest import Digest
 from colearn_chain.weights.store import BlobNotFound, ContentStore
 
 if TYPE_CHECKING:
+    from colearn_chain.chain.endpoint import RpcEndpoint
     from colearn_chain.deployment import Deployment
 
 log = logging.getLogger("colearn_chain.participant")
@@ -306,7 +307,7 @@ def join_experiment(
     account: LocalAccount,
     store: ContentStore,
     *,
-    rpc: str | None = None,
+    rpc: str | RpcEndpoint | None = None,
     data: Path | None = None,
     partition: str = "iid",
     index: int | None = None,
@@ -323,7 +324,7 @@ def join_experiment(
         The content store, already open: the deployment's, or one given instead (the CLI opens
         and checks ``--store`` or the deployment's store before it unlocks the keystore).
     rpc:
-        A node to use instead of the deployment's.
+        A node to use instead of the deployment's (a URL, or an endpoint with credentials).
 
     Raises
     ------

@@ -15,8 +15,11 @@ from colearn_chain.cli.options import (
     STORE_FORMS,
     DeploymentOption,
     OptionalRpcOption,
+    RpcCaOption,
+    RpcHeaderOption,
     StoreEndpointOption,
     open_store_option,
+    rpc_endpoint,
 )
 from colearn_chain.cli.render import audit_json, render_audit
 from colearn_chain.errors import ColearnValueError
@@ -68,6 +71,8 @@ def audit_command(
     cost: Annotated[
         Path | None, typer.Option(help="Report the communication cost with this CSV of hand-over costs.")
     ] = None,
+    rpc_header: RpcHeaderOption = None,
+    rpc_ca: RpcCaOption = None,
 ) -> None:
     """Rebuild the history of a deployed experiment from its events, and check it."""
     from eth_utils.address import is_address, to_checksum_address
@@ -76,13 +81,14 @@ def audit_command(
     from colearn_chain.deployment import Deployment
 
     info = Deployment.load(deployment)
+    endpoint = rpc_endpoint(rpc or info.rpc_url, rpc_header, rpc_ca)
     blob_store = open_store_option(store or info.store, store_endpoint, create=False)
     if learner is not None:
         if not is_address(learner):
             raise ColearnValueError(f"--learner: {learner!r} is not an Ethereum address")
         learner = to_checksum_address(learner)
     report = audit_deployment(
-        info, blob_store, rpc=rpc, check=verify, evaluate=evaluate, cost_seed=cost_seed, cost=cost
+        info, blob_store, rpc=endpoint, check=verify, evaluate=evaluate, cost_seed=cost_seed, cost=cost
     )
     raise typer.Exit(emit(report.filtered(round, learner), format, plot))
 
