@@ -33,6 +33,7 @@ from colearn_chain.records import RoundRecord
 from colearn_chain.rounds import adopt, decide_vote, make_checked_proposal, publish_contribution, publish_proposal
 from colearn_chain.strategies.base import ProposalStrategy, RoundContext
 from colearn_chain.weights.digest import Digest
+from colearn_chain.weights.errors import StoreUnavailable
 from colearn_chain.weights.store import BlobNotFound, ContentStore
 
 if TYPE_CHECKING:
@@ -150,7 +151,11 @@ class Participant:
 
     # -- the loop -------------------------------------------------------------------------
     def run(self) -> None:
-        """Step until the experiment is finished; raises NodeUnreachable after a long outage."""
+        """Step until the experiment is finished; raises NodeUnreachable after a long outage.
+
+        An outage of the node or of a remote store (a host whose link is down) is retried
+        with backoff for up to ``max_outage`` seconds: nothing is voted while it lasts.
+        """
         log.info("learner %d (%s) joined %s", self.index, self.account.address, self.client.address)
         outage_started: float | None = None
         delay = self.settings.retry_delay
@@ -162,14 +167,15 @@ class Participant:
                     return
                 acted = self.step()
                 outage_started, delay = None, self.settings.retry_delay
-            except ChainUnavailable as exc:
+            except (ChainUnavailable, StoreUnavailable) as exc:
+                what = "node" if isinstance(exc, ChainUnavailable) else "store"
                 now = time.monotonic()
                 outage_started = outage_started or now
                 if now - outage_started > self.settings.max_outage:
                     raise NodeUnreachable(
-                        f"the node has been unreachable for {now - outage_started:.0f} s, giving up: {exc}"
+                        f"the {what} has been unreachable for {now - outage_started:.0f} s, giving up: {exc}"
                     ) from exc
-                log.warning("node unreachable (%s); retrying in %.1f s", exc, delay)
+                log.warning("%s unreachable (%s); retrying in %.1f s", what, exc, delay)
                 time.sleep(delay)
                 delay = min(delay * 2, self.settings.max_retry_delay)
                 continue
