@@ -25,12 +25,14 @@ def _unreachable_for(original: Callable[[str | bytes], bytes], failures: int) ->
     return get
 
 
-def test_votes_wait_for_the_store_instead_of_rejecting(caplog: pytest.LogCaptureFixture) -> None:
+def test_votes_wait_for_the_store_instead_of_rejecting(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
     caplog.set_level(logging.INFO, logger="colearn_chain")
     client, _, participants = _setup(rounds=2)
     store = participants[0].store  # shared by the three participants
     participants[0].step()  # learner 0 adopts the initial model and proposes round 0
-    store.get = _unreachable_for(store.get, failures=4)  # type: ignore[method-assign]
+    monkeypatch.setattr(store, "get", _unreachable_for(store.get, failures=4))
     assert _run_all(participants) == []
     for round_index in range(2):
         info = client.round_info(round_index)
@@ -40,12 +42,12 @@ def test_votes_wait_for_the_store_instead_of_rejecting(caplog: pytest.LogCapture
     assert "rejects" not in caplog.text  # an outage is no reason to reject a proposal
 
 
-def test_a_store_that_never_comes_back_is_a_clear_failure() -> None:
+def test_a_store_that_never_comes_back_is_a_clear_failure(monkeypatch: pytest.MonkeyPatch) -> None:
     _, _, participants = _setup(rounds=1)
     participant = participants[1]
     participant.step()  # adopts the initial model while the store still answers
     participants[0].step()  # round 0's proposal, for participant 1 to fetch
-    participant.store.get = _unreachable_for(participant.store.get, failures=10**9)  # type: ignore[method-assign]
+    monkeypatch.setattr(participant.store, "get", _unreachable_for(participant.store.get, failures=10**9))
     participant.settings = ParticipantSettings(poll_interval=0.01, max_outage=0.2, retry_delay=0.02)
     with pytest.raises(NodeUnreachable, match="the store has been unreachable for"):
         participant.run()
