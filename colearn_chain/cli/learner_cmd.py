@@ -62,6 +62,7 @@ def learner_command(
         stream=sys.stderr,
         force=True,
     )
+    logging.getLogger("botocore").setLevel(logging.WARNING)  # not "Found credentials..." on every start
     info = Deployment.load(deployment)
     endpoint = rpc_endpoint(rpc or info.rpc_url, rpc_header, rpc_ca)
     blob_store = open_store_option(store or info.store, store_endpoint)
