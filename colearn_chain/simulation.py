@@ -30,6 +30,7 @@ from colearn_chain.weights.store import ContentStore
 
 if TYPE_CHECKING:
     from colearn_chain.audit import AuditReport
+    from colearn_chain.chain.endpoint import RpcEndpoint
 
 
 class RunSettings(BaseModel):
@@ -157,20 +158,25 @@ def build_learners(
 
 
 def build_chain_ledger(
-    settings: RunSettings, initial_model: str, count: int, with_selector: bool = False
+    settings: RunSettings,
+    initial_model: str,
+    count: int,
+    with_selector: bool = False,
+    endpoint: RpcEndpoint | None = None,
 ) -> ChainLedger:
     """Connect, make funded accounts for the learners (seeded: same seed, same addresses), deploy.
 
     With ``with_selector``, one more funded account is deployed as the contract's selector, for
-    strategies that nominate proposers.
+    strategies that nominate proposers. ``endpoint`` is ``settings.rpc`` with the headers and CA
+    a hosted node needs (``run --rpc-header``, ``--rpc-ca``).
     """
     from colearn_chain.chain import connect
 
-    chain = connect(settings.rpc)
+    chain = connect(endpoint or settings.rpc)
     deployer = chain.dev_accounts()
     if not deployer:
         raise ColearnValueError(
-            f"the node at {settings.rpc} has no development accounts to fund learners from: "
+            f"the node at {chain.rpc_url} has no development accounts to fund learners from: "
             "use `colearn-chain deploy` with funded keystores instead"
         )
     accounts = chain.new_funded_accounts(count + int(with_selector), seed=settings.seed)
@@ -266,17 +272,19 @@ def prepare_simulation(
     store: ContentStore,
     ledger_kind: Literal["chain", "memory"] = "chain",
     strategy: ProposalStrategy | None = None,
+    endpoint: RpcEndpoint | None = None,
 ) -> Simulation:
     """Build the learners, publish the initial model, set up the ledger and the experiment.
 
-    ``strategy``, if given, is the one ``settings`` describe, already built (and so checked).
+    ``strategy``, if given, is the one ``settings`` describe, already built (and so checked);
+    ``endpoint``, the node of ``settings.rpc`` with its credentials (see :func:`build_chain_ledger`).
     """
     learners, evaluate, centralized = build_learners(settings)
     strategy = strategy or make_strategy(settings.strategy, settings.strategy_params)
     initial = publish_initial_model(learners, store)
     ledger: Ledger
     if ledger_kind == "chain":
-        ledger = build_chain_ledger(settings, initial, len(learners), with_selector=strategy.nominates)
+        ledger = build_chain_ledger(settings, initial, len(learners), strategy.nominates, endpoint)
     else:
         from colearn_chain.chain.accounts import generated_accounts
 

@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.logging import RichHandler
 
 from colearn_chain.cli.app import app
+from colearn_chain.cli.options import RpcCaOption, RpcHeaderOption, rpc_endpoint
 from colearn_chain.cli.progress import progress_bar
 from colearn_chain.cli.render import audit_json, render_audit, run_summary
 from colearn_chain.errors import ColearnFileError, ColearnValueError
@@ -66,6 +67,8 @@ def run_command(
         Path | None, typer.Option(help="Trained selector policy (ONNX) for --strategy rl.")
     ] = None,
     rpc: Annotated[str | None, typer.Option(help="JSON-RPC URL of a node; the embedded chain if unset.")] = None,
+    rpc_header: RpcHeaderOption = None,
+    rpc_ca: RpcCaOption = None,
     cost_seed: Annotated[
         int | None, typer.Option(help="Seed of the random communication cost matrix [default: 0].")
     ] = None,
@@ -113,6 +116,9 @@ def run_command(
         task=task, learner=learner, data=data, strategy=strategy, rpc=rpc, cost_seed=cost_seed, cost=cost,
         strategy_params=params or None, dp=parse_dp_options(dp),
     )  # fmt: skip
+    endpoint = rpc_endpoint(settings.rpc, rpc_header, rpc_ca) if settings.rpc is not None else None
+    if endpoint is None and (rpc_header or rpc_ca):
+        raise ColearnValueError("--rpc-header and --rpc-ca need --rpc: the embedded chain has no node")
     strategy_object = make_strategy(settings.strategy, settings.strategy_params)  # fails before any work
     matrix = experiment_cost_matrix(settings)  # a bad cost matrix, too
     if isinstance(strategy_object, RLSelector):
@@ -131,7 +137,7 @@ def run_command(
             votes = f"{record.approvals}/{record.approvals + record.rejections}"
             progress.update(bar, advance=1, description=f"{record.round}: {outcome} {votes}{accuracy}")
 
-        simulation = prepare_simulation(settings, store, "memory" if in_memory else "chain", strategy_object)
+        simulation = prepare_simulation(settings, store, "memory" if in_memory else "chain", strategy_object, endpoint)
         result = simulation.play(on_round)
     result.write(out_dir / "results.json")
     plot_accuracy(result, out_dir / "accuracy.png")

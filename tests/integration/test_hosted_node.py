@@ -147,3 +147,18 @@ def test_run_settings_never_write_rpc_credentials() -> None:
     settings = make_settings(rpc=f"https://{USER}:{SECRET}@node.example:8545/v1")
     assert settings.rpc is not None and SECRET in settings.rpc  # used as given to connect...
     assert settings.model_dump(mode="json")["rpc"] == "https://node.example:8545/v1"  # ...never written
+
+
+def test_run_plays_on_the_hosted_node_and_keeps_its_credentials_out_of_results(
+    node: HostedNode, certificates: Certificates, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    secret_url = _with_basic_auth(node.url, USER, SECRET)
+    out = tmp_path / "run"
+    assert main(["run", "--rpc", secret_url, "--rpc-ca", str(certificates.ca), "--learners", "2", "--rounds", "1",
+                 "--out", str(out)]) == 0  # fmt: skip
+    results = (out / "results.json").read_text()
+    assert SECRET not in results and json.loads(results)["settings"]["rpc"] == node.url
+    capsys.readouterr()
+    assert main(["run", "--rpc-header", f"Authorization: Bearer {TOKEN}", "--out", str(tmp_path / "none")]) == 1
+    assert "need --rpc" in _one_line_error(capsys)
+    assert not (tmp_path / "none").exists()
