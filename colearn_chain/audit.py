@@ -27,7 +27,7 @@ from colearn_chain.weights.digest import Digest
 from colearn_chain.weights.store import BlobNotFound, ContentStore
 
 if TYPE_CHECKING:
-    from colearn_chain.chain import CollectiveLearningClient
+    from colearn_chain.chain import Chain, CollectiveLearningClient
     from colearn_chain.chain.endpoint import RpcEndpoint
     from colearn_chain.deployment import Deployment
 
@@ -412,6 +412,7 @@ def audit_deployment(
     evaluate: Path | None = None,
     cost_seed: int | None = None,
     cost: Path | None = None,
+    chain: Chain | None = None,
 ) -> AuditReport:
     """The report of a deployed experiment (``colearn-chain audit``), from a node and a store.
 
@@ -420,6 +421,8 @@ def audit_deployment(
     ``evaluate`` re-scores every global model on that data file with the deployment's task.
     With ``cost`` (a CSV of hand-over costs) or ``cost_seed`` (the random matrix of that seed)
     the report also gives each round's hand-over cost, from the ledger's proposers alone.
+    ``chain``, if given, is read instead of connecting (a ``run``'s embedded chain, rebuilt
+    from its journal).
 
     Raises
     ------
@@ -428,7 +431,7 @@ def audit_deployment(
     """
     from colearn_chain.chain import CollectiveLearningClient, connect
 
-    chain = connect(rpc or deployment.rpc_url)
+    chain = chain or connect(rpc or deployment.rpc_url)
     client = CollectiveLearningClient.at(chain, deployment.contract, deployment.deployment_block)
     report = audit_contract(client, store, check, evaluate, deployment.learner)
     if cost is not None or cost_seed is not None:

@@ -108,13 +108,35 @@ class Experiment:
             self._accuracy_cache[digest] = self.evaluate(weights)
         return self._accuracy_cache[digest]
 
-    def run(self, rounds: int, on_round: Callable[[RoundRecord], None] | None = None) -> list[RoundRecord]:
-        """Play ``rounds`` rounds, calling ``on_round`` after each."""
-        for _ in range(rounds):
+    def run(
+        self,
+        rounds: int,
+        on_round: Callable[[RoundRecord], None] | None = None,
+        should_stop: Callable[[], bool] | None = None,
+    ) -> list[RoundRecord]:
+        """Play rounds until ``rounds`` are in the history, calling ``on_round`` after each.
+
+        ``should_stop`` is asked before each round: a run told to stop (SIGINT, SIGTERM) ends
+        between rounds, never inside one, so the chain and the history agree. An experiment
+        :meth:`restore`-d after ``k`` rounds plays only the ``rounds - k`` left.
+        """
+        while len(self.history) < rounds:
+            if should_stop is not None and should_stop():
+                break
             record = self.run_round()
             if on_round is not None:
                 on_round(record)
         return self.history
+
+    def restore(self, history: Sequence[RoundRecord], global_digest: str) -> None:
+        """Continue after ``history`` (the rounds already played) from the global model ``global_digest``.
+
+        Every learner adopts that model from the store, as it had at the end of the last round.
+        """
+        self.history = list(history)
+        self._global_digest = Digest(global_digest)
+        for learner in self.learners:
+            adopt(learner, self.store, self._global_digest)
 
     def run_round(self) -> RoundRecord:
         """Play the next round to its end and record it."""

@@ -347,6 +347,15 @@ class TorchLearner(MachineLearningInterface):
 
             self._dp = DPSGD(model, dp, len(self.train_data), batch_size, name)
 
+    @property
+    def training_count(self) -> int:
+        """Trainings done so far: the next one is seeded from it (``run --resume`` sets it back)."""
+        return self._proposals
+
+    @training_count.setter
+    def training_count(self, value: int) -> None:
+        self._proposals = int(value)
+
     # -------------------------------------------------------------- evaluation
     def _scores(self, module: nn.Module, data: _Data) -> tuple[float, float]:
         """Mean loss and accuracy of ``module`` on one of this learner's sets."""
