@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_serializer, field_validator
 
 from colearn_chain.check import check_learner
 from colearn_chain.deployment import deploy_contract
@@ -67,6 +67,13 @@ class RunSettings(BaseModel):
     cost: Path | None = Field(None, description="a CSV of real hand-over costs between the learners")
     centralized_epochs: int = Field(30, description="epochs of the centralized upper bound")
     dp: dict[str, float] | None = Field(None, description="differential privacy: colearn's DiffPrivConfig fields")
+
+    @field_serializer("rpc")
+    def _rpc_without_credentials(self, value: str | None) -> str | None:
+        """results.json is shared: a node's ``user:password@`` never goes into it."""
+        from colearn_chain.chain.endpoint import RpcEndpoint
+
+        return None if value is None else RpcEndpoint(value).public_url
 
     @field_validator("dp")
     @classmethod
