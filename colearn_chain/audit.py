@@ -28,6 +28,7 @@ from colearn_chain.weights.store import BlobNotFound, ContentStore
 
 if TYPE_CHECKING:
     from colearn_chain.chain import Chain, CollectiveLearningClient
+    from colearn_chain.chain.endpoint import RpcEndpoint
     from colearn_chain.deployment import Deployment
 
 #: Version of the JSON layout (bumped on any incompatible change).
@@ -400,7 +401,7 @@ def audit_deployment(
     deployment: Deployment,
     store: ContentStore,
     *,
-    rpc: str | None = None,
+    rpc: str | RpcEndpoint | None = None,
     check: bool = False,
     evaluate: Path | None = None,
     cost_seed: int | None = None,

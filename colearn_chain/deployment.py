@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from colearn_chain.errors import ColearnFileError
+from colearn_chain.errors import ColearnFileError, ColearnValueError
 from colearn_chain.weights.digest import Digest
 
 if TYPE_CHECKING:
@@ -35,7 +35,8 @@ class Deployment:
     Attributes
     ----------
     chain_id, rpc_url:
-        The chain and a node to reach it (participants may pass their own ``--rpc``).
+        The chain and a node to reach it, without credentials (participants pass their own
+        ``--rpc``, ``--rpc-header`` to a node that wants them).
     contract, deployment_block:
         Where the contract is, and where its event history starts.
     artifact_sha256:
@@ -54,6 +55,9 @@ class Deployment:
         The initial model's hex sha256 (in the store).
     strategy, strategy_params:
         How proposals are made.
+    start_block:
+        The block round 0 started at (its proposal window runs from there): the deployment
+        block, or later with ``deploy --start-in``.
     """
 
     chain_id: int
@@ -73,6 +77,7 @@ class Deployment:
     initial_model: str
     strategy: str = "round-robin"
     strategy_params: dict[str, Any] = field(default_factory=dict)
+    start_block: int = 0
     version: int = FORMAT_VERSION
 
     def save(self, path: Path) -> Path:
@@ -115,6 +120,7 @@ def deploy_contract(
     proposal_window: int = 0,
     voting_window: int = 0,
     selector: str | None = None,
+    start_block: int = 0,
 ) -> CollectiveLearningClient:
     """Deploy one experiment's contract with ``learners`` (addresses, in order).
 
@@ -130,6 +136,8 @@ def deploy_contract(
         Blocks a round waits for its proposal and for its votes (0: forever).
     selector:
         The address allowed to nominate proposers; None for the contract's rotation.
+    start_block:
+        Round 0 starts at ``max(deployment block, start_block)`` (PROTOCOL v2's ``startBlock``).
     """
     from colearn_chain.chain import ZERO_ADDRESS, CollectiveLearningClient
     from colearn_chain.ledger import threshold_to_bps
@@ -144,11 +152,12 @@ def deploy_contract(
         max_rounds=max_rounds,
         initial_model=Digest(initial_model).bytes32,
         selector=selector or ZERO_ADDRESS,
+        start_block=start_block,
     )
 
 
 def deploy_experiment(
-    rpc_url: str,
+    chain: Chain,
     deployer: LocalAccount,
     learners: Sequence[str],
     store: ContentStore,
@@ -162,21 +171,26 @@ def deploy_experiment(
     strategy: str = "round-robin",
     strategy_params: dict[str, Any] | None = None,
     fund_wei: int | None = None,
+    start_in_blocks: int = 0,
 ) -> Deployment:
     """Publish the initial model in ``store``, deploy the contract, fund the learners; describe it.
 
     The initial model is learner 0's of ``spec`` (every learner built from one spec starts from
-    the same weights). ``store`` is already open (the CLI opens and checks ``--store`` before it
-    unlocks the keystore); the deployment records its :attr:`~ContentStore.location`. Returns the
+    the same weights). ``chain`` and ``store`` are already open (the CLI checks both before it
+    unlocks the keystore); the deployment records the chain's URL without credentials and the
+    store's :attr:`~ContentStore.location`. Round 0 starts ``start_in_blocks`` blocks after the
+    one the contract is deployed in, counted once the initial model is published. Returns the
     deployment file's contents; saving it is the caller's choice.
     """
-    from colearn_chain.chain import ZERO_ADDRESS, connect
+    from colearn_chain.chain import ZERO_ADDRESS
     from colearn_chain.chain.artifact import default_artifact
     from colearn_chain.experiment import publish_initial_model
     from colearn_chain.ledger import threshold_to_bps
 
-    chain = connect(rpc_url)
+    if chain.rpc_url is None:
+        raise ColearnValueError("deploy needs a JSON-RPC node: the embedded chain ends with its process")
     initial = publish_initial_model([spec.build(0)], store)
+    start_block = chain.block_number() + 1 + start_in_blocks if start_in_blocks else 0
     client = deploy_contract(
         chain,
         deployer,
@@ -187,12 +201,13 @@ def deploy_experiment(
         proposal_window=proposal_window,
         voting_window=voting_window,
         selector=selector,
+        start_block=start_block,
     )
     if fund_wei is not None:
         chain.fund(list(learners), fund_wei, deployer)
     return Deployment(
         chain_id=chain.chain_id,
-        rpc_url=rpc_url,
+        rpc_url=chain.rpc_url,
         contract=client.address,
         deployment_block=client.deployment_block,
         artifact_sha256=default_artifact().sha256,
@@ -208,4 +223,5 @@ def deploy_experiment(
         initial_model=str(initial),
         strategy=strategy,
         strategy_params=dict(strategy_params or {}),
+        start_block=client.round_info(0).start_block,
     )

@@ -31,6 +31,7 @@ from colearn_chain.privacy import budget_exceeded, privacy_manifest
 from colearn_chain.strategies.base import Proposal, ProposalStrategy, RoundContext
 from colearn_chain.weights.codec import Array, WeightsSpec, decode_weights
 from colearn_chain.weights.digest import Digest, bytes32_or_zero
+from colearn_chain.weights.errors import StoreUnavailable
 from colearn_chain.weights.store import BlobNotFound, ContentStore
 
 log = logging.getLogger(__name__)
@@ -203,7 +204,11 @@ def decide_vote(
     who: str = "learner",
     shared: SharedProposals | None = None,
 ) -> VoteDecision:
-    """Fetch, check and test a proposal; an unusable proposal is a reject with its reason."""
+    """Fetch, check and test a proposal; an unusable proposal is a reject with its reason.
+
+    An unreachable store (:class:`StoreUnavailable`) is raised, not voted on: an outage says
+    nothing about the proposal, and the participant retries until the store answers.
+    """
     loaded = load_for_vote(learner, store, digest, who, shared)
     if isinstance(loaded, VoteDecision):
         return loaded
@@ -227,6 +232,8 @@ def load_for_vote(
         if like is not None and shared is not None:
             return shared.load_like(like, digest)
         return load_proposal(learner, store, digest, shared)
+    except StoreUnavailable:
+        raise
     except BlobNotFound as exc:
         reason = f"proposal {digest[:12]}... is missing or corrupt in the store: {exc}"
         log.warning("%s rejects: %s", who, reason)

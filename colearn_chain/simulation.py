@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_serializer, field_validator
 
 from colearn_chain.check import check_learner
 from colearn_chain.deployment import deploy_contract
@@ -67,6 +67,13 @@ class RunSettings(BaseModel):
     cost: Path | None = Field(None, description="a CSV of real hand-over costs between the learners")
     centralized_epochs: int = Field(30, description="epochs of the centralized upper bound")
     dp: dict[str, float] | None = Field(None, description="differential privacy: colearn's DiffPrivConfig fields")
+
+    @field_serializer("rpc")
+    def _rpc_without_credentials(self, value: str | None) -> str | None:
+        """results.json is shared: a node's ``user:password@`` never goes into it."""
+        from colearn_chain.chain.endpoint import RpcEndpoint
+
+        return None if value is None else RpcEndpoint(value).public_url
 
     @field_validator("dp")
     @classmethod
@@ -151,8 +158,7 @@ def make_learner_source(settings: RunSettings) -> LearnerSource:
 def build_learners(settings: RunSettings, pool: LearnerPool | None = None) -> BuiltExperiment:
     """The learners, the global evaluator, and the centralized baseline (None for a user's learner).
 
-    With ``pool`` (see :func:`open_pool`), the learners are built in its workers and these are
-    their proxies.
+    With ``pool``, the learners are built in its workers and these are their proxies.
     """
     source = make_learner_source(settings)
     learners: list[MachineLearningInterface]
@@ -176,24 +182,6 @@ def build_learners(settings: RunSettings, pool: LearnerPool | None = None) -> Bu
     return learners, evaluate, centralized
 
 
-def open_pool(settings: RunSettings, workers: int | None = None, ray: str | None = None) -> LearnerPool | None:
-    """The workers ``--workers N`` / ``--ray ADDRESS`` ask for, None for learners in this process."""
-    if ray is not None:
-        from colearn_chain.parallel import RayLearnerPool
-
-        return RayLearnerPool(settings, workers, ray)
-    if workers is not None:
-        from colearn_chain.parallel import ProcessLearnerPool
-
-        return ProcessLearnerPool(settings, workers)
-    return None
-
-
-def experiment_metric(settings: RunSettings) -> Metric:
-    """What the experiment's scores are: the learner source's metric (accuracy for classifiers)."""
-    return metric_of(learner_source(settings.task, settings.learner, settings.data))
-
-
 def funding_accounts(chain: Chain) -> list[Any]:
     """The node's development accounts, which deploy and fund a ``run``'s learners (checked up front).
 
@@ -209,6 +197,11 @@ def funding_accounts(chain: Chain) -> list[Any]:
             "use `colearn-chain deploy` with funded keystores instead"
         )
     return deployer
+
+
+def experiment_metric(settings: RunSettings) -> Metric:
+    """What the experiment's scores are: the learner source's metric (accuracy for classifiers)."""
+    return metric_of(learner_source(settings.task, settings.learner, settings.data))
 
 
 def build_chain_ledger(
@@ -265,7 +258,7 @@ class Simulation:
     centralized: Callable[[], float] | None
     #: What the evaluator's scores are (accuracy unless the learner source says otherwise).
     metric: Metric = ACCURACY
-    #: The initial global model's score (measured before round 0; unknown on a resumed run).
+    #: The initial global model's score: scored before round 0, or the resumed run's record of it.
     initial_score: float | None = None
     #: The workers holding the learners (``--workers``, ``--ray``), None when they are in this process.
     pool: LearnerPool | None = None
@@ -293,7 +286,7 @@ class Simulation:
         Stopped early by ``should_stop`` (checked between rounds), the results hold the rounds
         played, marked ``interrupted``, and no baseline.
         """
-        if not self.experiment.history and self.initial_score is None:
+        if self.initial_score is None and not self.experiment.history:
             self.initial_score = self.experiment.global_accuracy()
         self.experiment.run(self.settings.rounds, on_round, should_stop)
         if len(self.experiment.history) < self.settings.rounds:
@@ -304,6 +297,8 @@ class Simulation:
         self, status: RunStatus = "complete", error: str | None = None, with_centralized: bool = False
     ) -> ExperimentResult:
         """The results of the rounds played so far (``run`` writes them after every round)."""
+        if self.initial_score is None and not self.experiment.history:
+            self.initial_score = self.experiment.global_accuracy()  # the initial model is still the global one
         ledger = self.experiment.ledger
         baseline = self.centralized() if (self.centralized is not None and with_centralized) else None
         from colearn_chain.strategies.rl.cost import hand_over_costs
@@ -419,6 +414,19 @@ def training_counts(learners: list[MachineLearningInterface] | Any) -> list[int 
     return [getattr(learner, "training_count", None) for learner in learners]
 
 
+def open_pool(settings: RunSettings, workers: int | None = None, ray: str | None = None) -> LearnerPool | None:
+    """The workers ``--workers N`` / ``--ray ADDRESS`` ask for, None for learners in this process."""
+    if ray is not None:
+        from colearn_chain.parallel import RayLearnerPool
+
+        return RayLearnerPool(settings, workers, ray)
+    if workers is not None:
+        from colearn_chain.parallel import ProcessLearnerPool
+
+        return ProcessLearnerPool(settings, workers)
+    return None
+
+
 def prepare_simulation(
     settings: RunSettings,
     store: ContentStore,
@@ -432,8 +440,9 @@ def prepare_simulation(
 
     ``strategy``, if given, is the one ``settings`` describe, already built (and so checked);
     ``built``, the learners :func:`build_learners` made from ``settings`` (``run`` builds them
-    before it creates anything on disk); ``chain``, the chain to deploy on; ``pool``, the workers
-    holding the learners (see :func:`open_pool`), which the simulation then closes.
+    before it creates anything on disk); ``chain``, the chain to deploy on. With ``pool`` (see
+    :func:`open_pool`) the learners live in its workers (``built`` must then be its proxies),
+    and the simulation closes it.
     """
     try:
         learners, evaluate, centralized = built or build_learners(settings, pool)
@@ -488,6 +497,7 @@ def resume_simulation(
     The learners are built again from ``settings`` (the same seed gives the same data splits,
     initial model and accounts), take the chain's global model, and their training counts are
     set back to ``counts``, so that the rounds left are played as the uninterrupted run would.
+    ``initial_score`` is the run's record of its initial model's score.
 
     Raises
     ------

@@ -67,6 +67,9 @@ class JournaledBackend:
     def base_fee(self) -> int:
         return self.inner.base_fee()
 
+    def block_timestamp(self, number: int) -> int:
+        return self.inner.block_timestamp(number)
+
     def nonce(self, address: str) -> int:
         return self.inner.nonce(address)
 

@@ -14,7 +14,15 @@ from rich.console import Console
 from rich.logging import RichHandler
 
 from colearn_chain.cli.app import app
-from colearn_chain.cli.options import STORE_FORMS, StoreEndpointOption, open_store_option
+from colearn_chain.cli.options import (
+    STORE_FORMS,
+    OptionalRpcOption,
+    RpcCaOption,
+    RpcHeaderOption,
+    StoreEndpointOption,
+    open_store_option,
+    rpc_endpoint,
+)
 from colearn_chain.cli.progress import progress_bar
 from colearn_chain.errors import ColearnFileError, ColearnValueError
 
@@ -121,6 +129,9 @@ def serve_command(
         str | None, typer.Option(help=f"The content store, {STORE_FORMS} (default: the deployment's).")
     ] = None,
     store_endpoint: StoreEndpointOption = None,
+    rpc: OptionalRpcOption = None,
+    rpc_header: RpcHeaderOption = None,
+    rpc_ca: RpcCaOption = None,
 ) -> None:
     """Nominate every round's proposer of a deployed experiment until it finishes."""
     from colearn_chain.chain import CollectiveLearningClient, connect
@@ -140,9 +151,9 @@ def serve_command(
     from colearn_chain.deployment import Deployment
 
     spec = Deployment.load(deployment)
-    chain = connect(spec.rpc_url)
+    chain = connect(rpc_endpoint(rpc or spec.rpc_url, rpc_header, rpc_ca))
     if chain.chain_id != spec.chain_id:
-        raise ColearnValueError(f"{spec.rpc_url} is chain {chain.chain_id}, the deployment is on chain {spec.chain_id}")
+        raise ColearnValueError(f"{chain.rpc_url} is chain {chain.chain_id}, the deployment on chain {spec.chain_id}")
     client = CollectiveLearningClient.at(chain, spec.contract, spec.deployment_block)
     blob_store = open_store_option(store or spec.store, store_endpoint)
     console.print(f"serving {policy} as the selector of {client.address} from {signer.address}")
