@@ -236,14 +236,10 @@ class AuditReport:
         return out.getvalue()
 
 
-def build_report(
-    events: Sequence[ev.Event], contract: str, chain_id: int, initial_model: bytes
-) -> AuditReport:
+def build_report(events: Sequence[ev.Event], contract: str, chain_id: int, initial_model: bytes) -> AuditReport:
     """Replay the events in chain order into per-round records (see :func:`colearn_chain.history.replay`)."""
     history = replay(events, initial_model)
-    rounds = [
-        AuditRound(**{**vars(r), "votes": [AuditVote(**vars(v)) for v in r.votes]}) for r in history.rounds
-    ]
+    rounds = [AuditRound(**{**vars(r), "votes": [AuditVote(**vars(v)) for v in r.votes]}) for r in history.rounds]
     return AuditReport(contract, chain_id, _hex(initial_model), history.learners, rounds)
 
 
@@ -299,9 +295,7 @@ def verify(report: AuditReport, store: ContentStore, recompute: Recompute | None
     return found
 
 
-def _verify_manifest(
-    record: AuditRound, store: ContentStore, recompute: Recompute | None
-) -> list[Discrepancy]:
+def _verify_manifest(record: AuditRound, store: ContentStore, recompute: Recompute | None) -> list[Discrepancy]:
     assert record.manifest is not None and record.weights is not None
     try:
         manifest = store.get(record.manifest)

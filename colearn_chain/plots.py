@@ -111,8 +111,7 @@ _OUTCOME_MARKS = {"accepted": "✓", "rejected": "✗", "skipped": "s", "in prog
 def plot_audit(report: AuditReport, path: Path) -> Path:
     """The audited history: votes per round, and accuracy per round when it was evaluated."""
     columns: list[VoteColumn] = [
-        (r.round, r.proposer, [(v.voter, v.approve) for v in r.votes], _OUTCOME_MARKS[r.outcome])
-        for r in report.rounds
+        (r.round, r.proposer, [(v.voter, v.approve) for v in r.votes], _OUTCOME_MARKS[r.outcome]) for r in report.rounds
     ]
     evaluated = [r for r in report.rounds if r.accuracy is not None]
     width, height = _size(len(columns), len(report.learners))

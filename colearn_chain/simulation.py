@@ -23,7 +23,7 @@ from colearn_chain.experiment import Evaluator, Experiment, mean_test_score, pub
 from colearn_chain.interface import MachineLearningInterface
 from colearn_chain.ledger import ChainLedger, InMemoryLedger, Ledger, threshold_to_bps
 from colearn_chain.metrics import ACCURACY, Metric, metric_of
-from colearn_chain.plugins import SETTINGS, build_all, learner_source
+from colearn_chain.plugins import SETTINGS, LearnerSource, build_all, learner_source
 from colearn_chain.privacy import dp_config_from_params
 from colearn_chain.records import ExperimentResult, RoundRecord, RunStatus
 from colearn_chain.strategies import ProposalStrategy, make_strategy
@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from colearn_chain.audit import AuditReport
     from colearn_chain.chain import Chain
     from colearn_chain.deployment import Deployment
+    from colearn_chain.parallel import LearnerPool
 
 #: The ``rpc_url`` of a deployment on the embedded chain: its state is the run directory's journal.
 EMBEDDED_RPC = "embedded"
@@ -142,25 +143,43 @@ def make_settings(config: dict[str, Any] | None = None, **overrides: Any) -> Run
         raise ColearnValueError(f"{key}: {message}") from None
 
 
-def build_learners(settings: RunSettings) -> BuiltExperiment:
-    """The learners, the global evaluator, and the centralized baseline (None for a user's learner)."""
+def make_learner_source(settings: RunSettings) -> LearnerSource:
+    """Where the experiment's learners come from, with its privacy and training setting applied.
+
+    The one construction both a single process and every worker use (:mod:`colearn_chain.parallel`).
+    """
     dp = dp_config_from_params(settings.dp) if settings.dp is not None else None
     source = learner_source(settings.task, settings.learner, settings.data)
     if dp is not None or settings.setting != "platform":
         source = source.with_training(dp=dp, setting=settings.setting)
-    built = build_all(source, settings.learners, settings.seed, settings.partition)
-    if settings.learner is not None:
-        for user in built.learners:
-            check_learner(user, fast=True)  # a broken learner fails now, in seconds, not rounds later
-    evaluate = built.evaluate if built.evaluate is not None else mean_test_score(built.learners)
-    train_centralized = built.centralized
+    return source
+
+
+def build_learners(settings: RunSettings, pool: LearnerPool | None = None) -> BuiltExperiment:
+    """The learners, the global evaluator, and the centralized baseline (None for a user's learner).
+
+    With ``pool``, the learners are built in its workers and these are their proxies.
+    """
+    source = make_learner_source(settings)
+    learners: list[MachineLearningInterface]
+    if pool is not None:
+        learners = list(pool.start())
+        built_evaluate, train_centralized = source.evaluator(settings.seed), source.centralized(settings.seed)
+    else:
+        built = build_all(source, settings.learners, settings.seed, settings.partition)
+        if settings.learner is not None:
+            for user in built.learners:
+                check_learner(user, fast=True)  # a broken learner fails now, in seconds, not rounds later
+        learners, built_evaluate, train_centralized = built.learners, built.evaluate, built.centralized
+    evaluate = built_evaluate if built_evaluate is not None else mean_test_score(learners)
     if train_centralized is None:
-        return built.learners, evaluate, None
+        return learners, evaluate, None
+    centralize = train_centralized
 
     def centralized() -> float:
-        return train_centralized(settings.centralized_epochs)
+        return centralize(settings.centralized_epochs)
 
-    return built.learners, evaluate, centralized
+    return learners, evaluate, centralized
 
 
 def experiment_metric(settings: RunSettings) -> Metric:
@@ -241,6 +260,20 @@ class Simulation:
     metric: Metric = ACCURACY
     #: The initial global model's score (measured before round 0; unknown on a resumed run).
     initial_score: float | None = None
+    #: The workers holding the learners (``--workers``, ``--ray``), None when they are in this process.
+    pool: LearnerPool | None = None
+
+    def close(self) -> None:
+        """Stop the learners' workers, if any (the results and the chain stay)."""
+        if self.pool is not None:
+            self.pool.close()
+            self.pool = None
+
+    def __enter__(self) -> Simulation:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def play(
         self,
@@ -379,6 +412,19 @@ def training_counts(learners: list[MachineLearningInterface] | Any) -> list[int 
     return [getattr(learner, "training_count", None) for learner in learners]
 
 
+def open_pool(settings: RunSettings, workers: int | None = None, ray: str | None = None) -> LearnerPool | None:
+    """The workers ``--workers N`` / ``--ray ADDRESS`` ask for, None for learners in this process."""
+    if ray is not None:
+        from colearn_chain.parallel import RayLearnerPool
+
+        return RayLearnerPool(settings, workers, ray)
+    if workers is not None:
+        from colearn_chain.parallel import ProcessLearnerPool
+
+        return ProcessLearnerPool(settings, workers)
+    return None
+
+
 def prepare_simulation(
     settings: RunSettings,
     store: ContentStore,
@@ -386,26 +432,34 @@ def prepare_simulation(
     strategy: ProposalStrategy | None = None,
     built: BuiltExperiment | None = None,
     chain: Chain | None = None,
+    pool: LearnerPool | None = None,
 ) -> Simulation:
     """Build the learners, publish the initial model, set up the ledger and the experiment.
 
     ``strategy``, if given, is the one ``settings`` describe, already built (and so checked);
     ``built``, the learners :func:`build_learners` made from ``settings`` (``run`` builds them
-    before it creates anything on disk); ``chain``, the chain to deploy on.
+    before it creates anything on disk); ``chain``, the chain to deploy on. With ``pool`` (see
+    :func:`open_pool`) the learners live in its workers (``built`` must then be its proxies),
+    and the simulation closes it.
     """
-    learners, evaluate, centralized = built or build_learners(settings)
-    strategy = strategy or make_strategy(settings.strategy, settings.strategy_params)
-    initial = publish_initial_model(learners, store)
-    ledger: Ledger
-    if ledger_kind == "chain":
-        ledger = build_chain_ledger(settings, initial, len(learners), strategy.nominates, chain)
-    else:
-        from colearn_chain.chain.accounts import generated_accounts
+    try:
+        learners, evaluate, centralized = built or build_learners(settings, pool)
+        strategy = strategy or make_strategy(settings.strategy, settings.strategy_params)
+        initial = publish_initial_model(learners, store)
+        ledger: Ledger
+        if ledger_kind == "chain":
+            ledger = build_chain_ledger(settings, initial, len(learners), strategy.nominates, chain)
+        else:
+            from colearn_chain.chain.accounts import generated_accounts
 
-        ids = [a.address for a in generated_accounts(len(learners), seed=settings.seed)]
-        ledger = InMemoryLedger(ids, settings.threshold, initial, selector_mode=strategy.nominates)
+            ids = [a.address for a in generated_accounts(len(learners), seed=settings.seed)]
+            ledger = InMemoryLedger(ids, settings.threshold, initial, selector_mode=strategy.nominates)
+    except BaseException:
+        if pool is not None:
+            pool.close()
+        raise
     experiment = Experiment(learners, ledger, store, strategy, initial, evaluate, settings.seed)
-    return Simulation(settings, experiment, centralized, experiment_metric(settings))
+    return Simulation(settings, experiment, centralized, experiment_metric(settings), pool=pool)
 
 
 def run_simulation(
@@ -414,9 +468,11 @@ def run_simulation(
     ledger_kind: Literal["chain", "memory"] = "chain",
     on_round: Callable[[RoundRecord], None] | None = None,
     with_centralized: bool = True,
+    pool: LearnerPool | None = None,
 ) -> ExperimentResult:
     """Build and play the experiment ``settings`` describe; return its results."""
-    return prepare_simulation(settings, store, ledger_kind).play(on_round, with_centralized)
+    with prepare_simulation(settings, store, ledger_kind, pool=pool) as simulation:
+        return simulation.play(on_round, with_centralized)
 
 
 class CannotResume(ColearnValueError):

@@ -63,10 +63,10 @@ class TaskSource:
         )
 
     def evaluator(self, seed: int) -> Evaluator:
-        task, holdout = self.task, self.task.holdout(seed)
+        score = self.task.evaluator(self.task.holdout(seed))
 
         def evaluate(weights: Weights) -> float | None:
-            return task.evaluate(weights, holdout)
+            return score(weights)
 
         return evaluate
 
@@ -77,10 +77,10 @@ class TaskSource:
         return centralized
 
     def file_scorer(self, path: Path) -> Callable[[bytes], float]:
-        task, data = self.task, load_data_file(path)
+        evaluate = self.task.evaluator(load_data_file(path))
 
         def score(blob: bytes) -> float:
-            return task.evaluate(Weights(weights=blob), data)
+            return evaluate(Weights(weights=blob))
 
         return score
 

@@ -185,9 +185,7 @@ class EthTesterBackend:
 
         return self._run(read)
 
-    def call(
-        self, to: str | None, data: bytes, sender: str | None = None, block: int | str = "latest"
-    ) -> bytes:
+    def call(self, to: str | None, data: bytes, sender: str | None = None, block: int | str = "latest") -> bytes:
         from eth_tester.exceptions import TransactionFailed
 
         # eth-tester requires a sender that can pay for the call's gas, even for views: the first
@@ -387,9 +385,7 @@ class RpcBackend:
     def code(self, address: str) -> bytes:
         return self._guard(lambda: bytes(self.w3.eth.get_code(address)))  # type: ignore[arg-type]
 
-    def call(
-        self, to: str | None, data: bytes, sender: str | None = None, block: int | str = "latest"
-    ) -> bytes:
+    def call(self, to: str | None, data: bytes, sender: str | None = None, block: int | str = "latest") -> bytes:
         from web3.exceptions import ContractCustomError, ContractLogicError, ContractPanicError
 
         tx: dict[str, Any] = {"data": "0x" + data.hex()}

@@ -131,9 +131,7 @@ class CollectiveLearningClient:
         return client
 
     # -- transactions ---------------------------------------------------------------------
-    def _transact(
-        self, sender: LocalAccount, name: str, args: Sequence[Any], gas: int | None = None
-    ) -> Receipt:
+    def _transact(self, sender: LocalAccount, name: str, args: Sequence[Any], gas: int | None = None) -> Receipt:
         data = self.codec.functions[name].encode_call(args)
         gas = gas or GAS_LIMITS[name]
         raw = self.chain.transact(sender, self.address, data, gas=gas)
@@ -159,9 +157,7 @@ class CollectiveLearningClient:
 
     def propose(self, sender: LocalAccount, round: int, weights: bytes, manifest: bytes = ZERO_HASH) -> Receipt:
         """Propose ``weights`` (and its ``manifest``, or zero) as ``round``'s proposer."""
-        return self._transact(
-            sender, "propose", [round, _bytes32(weights, "weights"), _bytes32(manifest, "manifest")]
-        )
+        return self._transact(sender, "propose", [round, _bytes32(weights, "weights"), _bytes32(manifest, "manifest")])
 
     def contribute(self, sender: LocalAccount, round: int, weights: bytes) -> Receipt:
         """Offer a local update to ``round``'s aggregating proposer."""
@@ -285,9 +281,7 @@ class CollectiveLearningClient:
 
     def round_info(self, round: int) -> RoundInfo:
         """Everything the chain holds about ``round``."""
-        proposer, weights, manifest, approvals, rejections, status, start, proposed = self._view(
-            "roundInfo", round
-        )
+        proposer, weights, manifest, approvals, rejections, status, start, proposed = self._view("roundInfo", round)
         return RoundInfo(
             proposer=proposer,
             weights=bytes(weights),

@@ -86,9 +86,7 @@ class Chain:
         """The runtime code at ``address`` (empty for an account)."""
         return self.backend.code(address)
 
-    def call(
-        self, to: str | None, data: bytes, sender: str | None = None, block: int | str = "latest"
-    ) -> bytes:
+    def call(self, to: str | None, data: bytes, sender: str | None = None, block: int | str = "latest") -> bytes:
         """Execute a read-only call (``to`` None: creation code); raises :class:`RevertData`."""
         return self.backend.call(to, data, sender, block)
 
@@ -133,9 +131,7 @@ class Chain:
                 raise TransactionRejected(f"funding {address} failed")
 
     # -- writing --------------------------------------------------------------------------
-    def transact(
-        self, sender: LocalAccount, to: str | None, data: bytes, gas: int, value: int = 0
-    ) -> RawReceipt:
+    def transact(self, sender: LocalAccount, to: str | None, data: bytes, gas: int, value: int = 0) -> RawReceipt:
         """Sign, send and wait for one transaction; returns its receipt whatever its status."""
         with self._lock:
             last_error: TransactionRejected | None = None

@@ -109,4 +109,3 @@ def audit_command(
         info, blob_store, rpc=endpoint, check=verify, evaluate=evaluate, cost_seed=cost_seed, cost=cost, chain=chain
     )
     raise typer.Exit(emit(report.filtered(round, learner), format, plot))
-

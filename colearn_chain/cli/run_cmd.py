@@ -37,6 +37,7 @@ from colearn_chain.simulation import RunSettings
 if TYPE_CHECKING:
     from colearn_chain.chain import Chain, RpcEndpoint
     from colearn_chain.chain.backends import EthTesterBackend
+    from colearn_chain.parallel import LearnerPool
     from colearn_chain.simulation import BuiltExperiment, Simulation
     from colearn_chain.strategies import ProposalStrategy
 
@@ -107,6 +108,18 @@ def run_command(
     config: Annotated[
         Path | None, typer.Option(help="A TOML file with any of these settings; flags override it.")
     ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option("--workers", help="Train and test the learners in N local processes [default: in this process]."),
+    ] = None,
+    ray: Annotated[
+        str | None,
+        typer.Option(
+            "--ray",
+            help="Run the learners as actors on a Ray cluster: HOST:PORT of its head, auto, or local "
+            "(--workers actors; default: one per CPU).",
+        ),
+    ] = None,
     dp: Annotated[
         list[str] | None,
         typer.Option(
@@ -123,12 +136,14 @@ def run_command(
     continues from there.
     """
     from colearn_chain.privacy import parse_dp_options
-    from colearn_chain.simulation import build_learners, load_config, make_settings
+    from colearn_chain.simulation import build_learners, load_config, make_settings, open_pool
     from colearn_chain.strategies.settings import parse_params
 
     console = Console(stderr=True)
     if audit and in_memory:
         raise ColearnValueError("--audit needs a chain: it cannot be combined with --in-memory")
+    if workers is not None and workers < 1:
+        raise ColearnValueError(f"--workers must be at least 1 (got {workers})")
     logging.basicConfig(level=logging.WARNING, handlers=[RichHandler(console=console, show_path=False)], force=True)
     params = parse_params(strategy_param)
     if selector_policy is not None:
@@ -140,7 +155,12 @@ def run_command(
         strategy_params=params or None, dp=parse_dp_options(dp),
     )  # fmt: skip
     if resume is not None:
-        refused = [name for name, given in (("--out", out), ("--force", force), ("--in-memory", in_memory)) if given]
+        refused = [
+            name
+            for name, given in (("--out", out), ("--force", force), ("--in-memory", in_memory), ("--workers", workers),
+                                ("--ray", ray))
+            if given
+        ]  # fmt: skip
         if refused:
             raise ColearnValueError(f"--resume DIR continues the run in DIR: it cannot be combined with {refused[0]}")
         resume_run(resume, config_values, overrides, audit, console, rpc_header, rpc_ca)
@@ -149,13 +169,17 @@ def run_command(
     strategy_object = checked_strategy(settings)
     out_dir = out if out is not None else default_out_dir()
     check_out_dir(out_dir, force)
-    built = build_learners(settings)  # a bad --data, --learner or --task fails here, with nothing on disk
-    endpoint = node_endpoint(settings.rpc, rpc_header, rpc_ca)
-    pending_chain = None if in_memory else open_chain(endpoint)
-    create_out_dir(out_dir, force)
-    with stopping(console) as stop:  # from here on, a signal never leaves the directory without results
-        simulation = start_simulation(settings, out_dir, strategy_object, built, pending_chain)
-        play_and_report(simulation, out_dir, audit, console, stop)
+    pool = open_pool(settings, workers, ray)
+    try:
+        built = build_learners(settings, pool)  # a bad --data, --learner or --task fails here, with nothing on disk
+        pending_chain = None if in_memory else open_chain(node_endpoint(settings.rpc, rpc_header, rpc_ca))
+        create_out_dir(out_dir, force)
+        with stopping(console) as stop:  # from here on, a signal never leaves the directory without results
+            simulation = start_simulation(settings, out_dir, strategy_object, built, pending_chain, pool)
+            play_and_report(simulation, out_dir, audit, console, stop)
+    finally:
+        if pool is not None:
+            pool.close()
 
 
 def checked_strategy(settings: RunSettings) -> ProposalStrategy:
@@ -208,6 +232,7 @@ def start_simulation(
     strategy: ProposalStrategy,
     built: BuiltExperiment,
     pending_chain: Chain | EthTesterBackend | None,
+    pool: LearnerPool | None = None,
 ) -> Simulation:
     """Publish the initial model, deploy, and write deployment.json and a first results.json.
 
@@ -226,7 +251,7 @@ def start_simulation(
         elif pending_chain is not None:
             chain = Chain(JournaledBackend(pending_chain, out_dir / JOURNAL))  # the embedded chain, kept in DIR
         simulation = prepare_simulation(
-            settings, store, "memory" if chain is None else "chain", strategy, built=built, chain=chain
+            settings, store, "memory" if chain is None else "chain", strategy, built=built, chain=chain, pool=pool
         )
         if chain is not None:  # saved beside, then renamed: never a half-written deployment.json
             partial = simulation.deployment(store.location).save(out_dir / f".{DEPLOYMENT}.tmp")

@@ -94,8 +94,8 @@ def test_non_finite_parameters_score_minus_infinity(agent: AgentLearner) -> None
 def test_the_current_model_is_a_runnable_onnx_policy_that_plays_the_environment(agent: AgentLearner) -> None:
     agent.mli_accept_weights(agent.mli_propose_weights())
     model = agent.mli_get_current_model()
-    assert model.model_format is ModelFormat.ONNX
-    session = ort.InferenceSession(bytes(model.model))
+    assert model.model_format is ModelFormat.ONNX and isinstance(model.model, bytes)
+    session = ort.InferenceSession(model.model)
     name = session.get_inputs()[0].name
 
     def onnx_policy(observations: np.ndarray) -> np.ndarray:

@@ -44,7 +44,7 @@ def test_episodes_of_several_variants_run_side_by_side_with_one_policy_call_per_
 
 class _Exploding(gym.Env[np.ndarray, int]):
     observation_space = gym.spaces.Box(-1.0, 1.0, (2,), np.float32)
-    action_space = gym.spaces.Discrete(2)
+    action_space: gym.spaces.Space[int] = gym.spaces.Discrete(2)  # type: ignore[assignment]
 
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
