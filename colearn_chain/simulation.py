@@ -182,11 +182,6 @@ def build_learners(settings: RunSettings, pool: LearnerPool | None = None) -> Bu
     return learners, evaluate, centralized
 
 
-def experiment_metric(settings: RunSettings) -> Metric:
-    """What the experiment's scores are: the learner source's metric (accuracy for classifiers)."""
-    return metric_of(learner_source(settings.task, settings.learner, settings.data))
-
-
 def funding_accounts(chain: Chain) -> list[Any]:
     """The node's development accounts, which deploy and fund a ``run``'s learners (checked up front).
 
@@ -202,6 +197,11 @@ def funding_accounts(chain: Chain) -> list[Any]:
             "use `colearn-chain deploy` with funded keystores instead"
         )
     return deployer
+
+
+def experiment_metric(settings: RunSettings) -> Metric:
+    """What the experiment's scores are: the learner source's metric (accuracy for classifiers)."""
+    return metric_of(learner_source(settings.task, settings.learner, settings.data))
 
 
 def build_chain_ledger(
@@ -258,7 +258,7 @@ class Simulation:
     centralized: Callable[[], float] | None
     #: What the evaluator's scores are (accuracy unless the learner source says otherwise).
     metric: Metric = ACCURACY
-    #: The initial global model's score (measured before round 0; unknown on a resumed run).
+    #: The initial global model's score: scored before round 0, or the resumed run's record of it.
     initial_score: float | None = None
     #: The workers holding the learners (``--workers``, ``--ray``), None when they are in this process.
     pool: LearnerPool | None = None
@@ -286,7 +286,7 @@ class Simulation:
         Stopped early by ``should_stop`` (checked between rounds), the results hold the rounds
         played, marked ``interrupted``, and no baseline.
         """
-        if not self.experiment.history and self.initial_score is None:
+        if self.initial_score is None and not self.experiment.history:
             self.initial_score = self.experiment.global_accuracy()
         self.experiment.run(self.settings.rounds, on_round, should_stop)
         if len(self.experiment.history) < self.settings.rounds:
@@ -297,6 +297,8 @@ class Simulation:
         self, status: RunStatus = "complete", error: str | None = None, with_centralized: bool = False
     ) -> ExperimentResult:
         """The results of the rounds played so far (``run`` writes them after every round)."""
+        if self.initial_score is None and not self.experiment.history:
+            self.initial_score = self.experiment.global_accuracy()  # the initial model is still the global one
         ledger = self.experiment.ledger
         baseline = self.centralized() if (self.centralized is not None and with_centralized) else None
         from colearn_chain.strategies.rl.cost import hand_over_costs
@@ -495,6 +497,7 @@ def resume_simulation(
     The learners are built again from ``settings`` (the same seed gives the same data splits,
     initial model and accounts), take the chain's global model, and their training counts are
     set back to ``counts``, so that the rounds left are played as the uninterrupted run would.
+    ``initial_score`` is the run's record of its initial model's score.
 
     Raises
     ------

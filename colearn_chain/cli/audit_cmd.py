@@ -68,7 +68,10 @@ def audit_command(
     verify: Annotated[
         bool, typer.Option("--verify", help="Re-hash every blob and check the history; exit 1 on any discrepancy.")
     ] = False,
-    evaluate: Annotated[Path | None, typer.Option(help="Re-score each global model on this .npz/.csv dataset.")] = None,
+    evaluate: Annotated[Path | None, typer.Option(
+            help="Re-score each global model on this .npz/.csv dataset (an RL task: a JSON file of environment "
+            'variants, {"variants": [{...}], "episodes": N, "seed": S}).'
+        )] = None,
     plot: Annotated[Path | None, typer.Option(help="Draw the votes (and accuracy) per round to this PNG.")] = None,
     cost_seed: Annotated[
         int | None, typer.Option(help="Report the communication cost with the random matrix of this seed.")

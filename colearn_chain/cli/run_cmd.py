@@ -172,7 +172,8 @@ def run_command(
     pool = open_pool(settings, workers, ray)
     try:
         built = build_learners(settings, pool)  # a bad --data, --learner or --task fails here, with nothing on disk
-        pending_chain = None if in_memory else open_chain(node_endpoint(settings.rpc, rpc_header, rpc_ca))
+        endpoint = node_endpoint(settings.rpc, rpc_header, rpc_ca)
+        pending_chain = None if in_memory else open_chain(endpoint)
         create_out_dir(out_dir, force)
         with stopping(console) as stop:  # from here on, a signal never leaves the directory without results
             simulation = start_simulation(settings, out_dir, strategy_object, built, pending_chain, pool)
@@ -373,13 +374,15 @@ def play_and_report(simulation: Simulation, out_dir: Path, audit: bool, console:
         say(console, f"interrupted: {_how_to_continue(simulation, out_dir)}")
         raise typer.Exit(stop.exit_code)
     final_model = simulation.final_model()
-    if final_model is not None:
-        (out_dir / MODEL).write_bytes(final_model)
+    if final_model is not None:  # beside, then renamed: never a half-written model
+        partial = out_dir / f".{MODEL}.tmp"
+        partial.write_bytes(final_model)
+        os.replace(partial, out_dir / MODEL)
     plot_accuracy(result, out_dir / "accuracy.png")
     plot_votes(result, out_dir / "votes.png")
     console.print(run_summary(result, time.monotonic() - started))
     stored = ", deployment.json" if result.contract else ""
-    model_file = ", model.onnx" if final_model is not None else ""
+    model_file = f", {MODEL}" if final_model is not None else ""
     console.print(f"results in {out_dir}/ (results.json{stored}, accuracy.png, votes.png{model_file}, store/)")
     if audit:
         report = simulation.audit(result)  # the hand-over costs recomputed from the chain's proposers
