@@ -123,7 +123,7 @@ def serve_command(
     store_endpoint: StoreEndpointOption = None,
 ) -> None:
     """Nominate every round's proposer of a deployed experiment until it finishes."""
-    from colearn_chain.chain import CollectiveLearningClient, connect
+    from colearn_chain.chain import connect
     from colearn_chain.chain.accounts import load_keystore
     from colearn_chain.selector_service import Nomination, serve_selector
     from colearn_chain.strategies.rl.policy import SelectorPolicy
@@ -140,10 +140,7 @@ def serve_command(
     from colearn_chain.deployment import Deployment
 
     spec = Deployment.load(deployment)
-    chain = connect(spec.rpc_url)
-    if chain.chain_id != spec.chain_id:
-        raise ColearnValueError(f"{spec.rpc_url} is chain {chain.chain_id}, the deployment is on chain {spec.chain_id}")
-    client = CollectiveLearningClient.at(chain, spec.contract, spec.deployment_block)
+    client = spec.attach(connect(spec.rpc_url))
     blob_store = open_store_option(store or spec.store, store_endpoint)
     console.print(f"serving {policy} as the selector of {client.address} from {signer.address}")
 
