@@ -73,8 +73,12 @@ def audit_command(
     from eth_utils.address import is_address, to_checksum_address
 
     from colearn_chain.audit import audit_deployment
+    from colearn_chain.cli.checks import non_negative, output_file
     from colearn_chain.deployment import Deployment
 
+    non_negative("--round", round)
+    if plot is not None:
+        output_file("--plot", plot, (".png",))
     info = Deployment.load(deployment)
     blob_store = open_store_option(store or info.store, store_endpoint, create=False)
     if learner is not None:

@@ -125,11 +125,11 @@ def serve_command(
     """Nominate every round's proposer of a deployed experiment until it finishes."""
     from colearn_chain.chain import connect
     from colearn_chain.chain.accounts import load_keystore
+    from colearn_chain.cli.checks import positive_seconds
     from colearn_chain.selector_service import Nomination, serve_selector
     from colearn_chain.strategies.rl.policy import SelectorPolicy
 
-    if poll <= 0:
-        raise ColearnValueError(f"--poll must be positive, got {poll}")
+    positive_seconds("--poll", poll)
     password = os.environ.get(PASSWORD_ENV)
     if password is None:
         raise ColearnValueError(f"set {PASSWORD_ENV} to the password of the keystore {account}")
