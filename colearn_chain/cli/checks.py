@@ -59,3 +59,17 @@ def free_local_port(option: str, port: int) -> int:
             message = f"{option} {port} is in use on 127.0.0.1 ({exc.strerror}): choose another"
             raise ColearnValueError(message) from None
     return port
+
+
+def data_file(option: str, path: Path | None) -> Path | None:
+    """``path`` (None: not given) if it loads as a user's data set, checked in full now.
+
+    The loader's checks (finite, float32-representable features; integer labels that are
+    class indices; at least two classes) run before a results directory, a keystore or a
+    chain is touched; the file is read again when the learners are built.
+    """
+    if path is not None:
+        from learners.data import load_data_file
+
+        load_data_file(path)
+    return path

@@ -43,11 +43,12 @@ def learner_command(
     One log line per action; exit 0 once the experiment is finished. Safe to stop and start
     again at any point: the state is rebuilt from the chain and the store.
     """
-    from colearn_chain.cli.checks import non_negative_seconds, positive_seconds
+    from colearn_chain.cli.checks import data_file, non_negative_seconds, positive_seconds
     from colearn_chain.deployment import Deployment
 
     positive_seconds("--poll", poll)
     non_negative_seconds("--max-outage", max_outage)
+    data_file("--data", data)
     from colearn_chain.participant import ParticipantSettings, join_experiment
 
     logging.basicConfig(

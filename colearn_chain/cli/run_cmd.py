@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.logging import RichHandler
 
 from colearn_chain.cli.app import app
+from colearn_chain.cli.checks import data_file
 from colearn_chain.cli.progress import progress_bar
 from colearn_chain.cli.render import audit_json, render_audit, run_summary
 from colearn_chain.errors import ColearnFileError, ColearnValueError
@@ -117,6 +118,7 @@ def run_command(
     matrix = experiment_cost_matrix(settings)  # a bad cost matrix, too
     if isinstance(strategy_object, RLSelector):
         strategy_object.use_cost_matrix(matrix)  # and a policy for another number of learners
+    data_file("--data", settings.data)  # the user's data is checked before any work
     out_dir = prepare_out_dir(out)
     store = LocalDirectoryStore(out_dir / "store")
     started = time.monotonic()
