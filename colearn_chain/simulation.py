@@ -32,6 +32,10 @@ if TYPE_CHECKING:
     from colearn_chain.audit import AuditReport
 
 
+#: The most learners one ``run`` simulates (600 were tested; each holds a model and a data shard).
+MAX_LEARNERS = 10_000
+
+
 class RunSettings(BaseModel):
     """Everything ``colearn-chain run`` takes; a config file holds the same keys.
 
@@ -71,6 +75,8 @@ class RunSettings(BaseModel):
     def _positive_learners(cls, value: int) -> int:
         if value < 1:
             raise ValueError("an experiment needs at least 1 learner")
+        if value > MAX_LEARNERS:
+            raise ValueError(f"at most {MAX_LEARNERS} learners run on one machine, got {value}")
         return value
 
     @field_validator("rounds", "centralized_epochs")
@@ -101,7 +107,7 @@ def load_config(path: Path) -> dict[str, Any]:
             return tomllib.load(handle)
     except FileNotFoundError as exc:
         raise ColearnFileError(f"config file {path} does not exist") from exc
-    except (OSError, tomllib.TOMLDecodeError) as exc:
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise ColearnFileError(f"config file {path} is not valid TOML: {exc}") from exc
 
 
