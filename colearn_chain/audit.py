@@ -27,7 +27,8 @@ from colearn_chain.weights.digest import Digest
 from colearn_chain.weights.store import BlobNotFound, ContentStore
 
 if TYPE_CHECKING:
-    from colearn_chain.chain import CollectiveLearningClient
+    from colearn_chain.chain import Chain, CollectiveLearningClient
+    from colearn_chain.chain.endpoint import RpcEndpoint
     from colearn_chain.deployment import Deployment
 
 #: Version of the JSON layout (bumped on any incompatible change).
@@ -235,14 +236,10 @@ class AuditReport:
         return out.getvalue()
 
 
-def build_report(
-    events: Sequence[ev.Event], contract: str, chain_id: int, initial_model: bytes
-) -> AuditReport:
+def build_report(events: Sequence[ev.Event], contract: str, chain_id: int, initial_model: bytes) -> AuditReport:
     """Replay the events in chain order into per-round records (see :func:`colearn_chain.history.replay`)."""
     history = replay(events, initial_model)
-    rounds = [
-        AuditRound(**{**vars(r), "votes": [AuditVote(**vars(v)) for v in r.votes]}) for r in history.rounds
-    ]
+    rounds = [AuditRound(**{**vars(r), "votes": [AuditVote(**vars(v)) for v in r.votes]}) for r in history.rounds]
     return AuditReport(contract, chain_id, _hex(initial_model), history.learners, rounds)
 
 
@@ -298,9 +295,7 @@ def verify(report: AuditReport, store: ContentStore, recompute: Recompute | None
     return found
 
 
-def _verify_manifest(
-    record: AuditRound, store: ContentStore, recompute: Recompute | None
-) -> list[Discrepancy]:
+def _verify_manifest(record: AuditRound, store: ContentStore, recompute: Recompute | None) -> list[Discrepancy]:
     assert record.manifest is not None and record.weights is not None
     try:
         manifest = store.get(record.manifest)
@@ -406,11 +401,12 @@ def audit_deployment(
     deployment: Deployment,
     store: ContentStore,
     *,
-    rpc: str | None = None,
+    rpc: str | RpcEndpoint | None = None,
     check: bool = False,
     evaluate: Path | None = None,
     cost_seed: int | None = None,
     cost: Path | None = None,
+    chain: Chain | None = None,
 ) -> AuditReport:
     """The report of a deployed experiment (``colearn-chain audit``), from a node and a store.
 
@@ -419,6 +415,8 @@ def audit_deployment(
     ``evaluate`` re-scores every global model on that data file with the deployment's task.
     With ``cost`` (a CSV of hand-over costs) or ``cost_seed`` (the random matrix of that seed)
     the report also gives each round's hand-over cost, from the ledger's proposers alone.
+    ``chain``, if given, is read instead of connecting (a ``run``'s embedded chain, rebuilt
+    from its journal).
 
     Raises
     ------
@@ -427,7 +425,8 @@ def audit_deployment(
     """
     from colearn_chain.chain import connect
 
-    client = deployment.attach(connect(rpc or deployment.rpc_url))
+    chain = chain or connect(rpc or deployment.rpc_url)
+    client = deployment.attach(chain)
     report = audit_contract(client, store, check, evaluate, deployment.learner)
     if cost is not None or cost_seed is not None:
         from colearn_chain.strategies.rl.cost import cost_matrix, read_cost_csv

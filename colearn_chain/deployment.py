@@ -51,7 +51,8 @@ class Deployment(BaseModel):
     Attributes
     ----------
     chain_id, rpc_url:
-        The chain and a node to reach it (participants may pass their own ``--rpc``).
+        The chain and a node to reach it, without credentials (participants pass their own
+        ``--rpc``, ``--rpc-header`` to a node that wants them); ``embedded`` for a run's own chain.
     genesis_hash:
         Hex hash of the chain's block 0 (None in files written before it was recorded): a node
         with the right chain id but another history (a development node restarted without its
@@ -74,12 +75,15 @@ class Deployment(BaseModel):
         The initial model's hex sha256 (in the store).
     strategy, strategy_params:
         How proposals are made.
+    start_block:
+        The block round 0 started at (its proposal window runs from there): the deployment
+        block, or later with ``deploy --start-in``.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     chain_id: Annotated[int, Field(strict=True, ge=1)]
-    rpc_url: Annotated[str, Field(strict=True, pattern=r"^https?://\S+$")]
+    rpc_url: Annotated[str, Field(strict=True, pattern=r"^(https?://\S+|embedded)$")]
     contract: str
     deployment_block: _BlockNumber
     artifact_sha256: Annotated[str, Field(strict=True, pattern=_HEX64)]
@@ -95,6 +99,7 @@ class Deployment(BaseModel):
     initial_model: Annotated[str, Field(strict=True, pattern=_HEX64)]
     strategy: Annotated[str, Field(strict=True, min_length=1)] = "round-robin"
     strategy_params: dict[str, Any] = Field(default_factory=dict)
+    start_block: _BlockNumber = 0
     genesis_hash: Annotated[str, Field(strict=True, pattern=_HEX64)] | None = None
     version: Literal[1] = FORMAT_VERSION
 
@@ -236,6 +241,7 @@ def deploy_contract(
     proposal_window: int = 0,
     voting_window: int = 0,
     selector: str | None = None,
+    start_block: int = 0,
 ) -> CollectiveLearningClient:
     """Deploy one experiment's contract with ``learners`` (addresses, in order).
 
@@ -251,6 +257,8 @@ def deploy_contract(
         Blocks a round waits for its proposal and for its votes (0: forever).
     selector:
         The address allowed to nominate proposers; None for the contract's rotation.
+    start_block:
+        Round 0 starts at ``max(deployment block, start_block)`` (PROTOCOL v2's ``startBlock``).
     """
     from colearn_chain.chain import ZERO_ADDRESS, CollectiveLearningClient
     from colearn_chain.ledger import threshold_to_bps
@@ -265,11 +273,12 @@ def deploy_contract(
         max_rounds=max_rounds,
         initial_model=Digest(initial_model).bytes32,
         selector=selector or ZERO_ADDRESS,
+        start_block=start_block,
     )
 
 
 def deploy_experiment(
-    rpc_url: str,
+    chain: Chain,
     deployer: LocalAccount,
     learners: Sequence[str],
     store: ContentStore,
@@ -283,23 +292,28 @@ def deploy_experiment(
     strategy: str = "round-robin",
     strategy_params: dict[str, Any] | None = None,
     fund_wei: int | None = None,
+    start_in_blocks: int = 0,
 ) -> Deployment:
     """Publish the initial model in ``store``, deploy the contract, fund the learners; describe it.
 
     The initial model is learner 0's of ``spec`` (every learner built from one spec starts from
-    the same weights). ``store`` is already open (the CLI opens and checks ``--store`` before it
-    unlocks the keystore); the deployment records its :attr:`~ContentStore.location`. Returns the
+    the same weights). ``chain`` and ``store`` are already open (the CLI checks both before it
+    unlocks the keystore); the deployment records the chain's URL without credentials and the
+    store's :attr:`~ContentStore.location`. Round 0 starts ``start_in_blocks`` blocks after the
+    one the contract is deployed in, counted once the initial model is published. Returns the
     deployment file's contents; saving it is the caller's choice.
     """
-    from colearn_chain.chain import ZERO_ADDRESS, connect
+    from colearn_chain.chain import ZERO_ADDRESS
     from colearn_chain.chain.artifact import default_artifact
     from colearn_chain.experiment import publish_initial_model
     from colearn_chain.ledger import threshold_to_bps
 
-    chain = connect(rpc_url)
+    if chain.rpc_url is None:
+        raise ColearnValueError("deploy needs a JSON-RPC node: the embedded chain ends with its process")
     if fund_wei is not None:
         check_can_fund(chain, deployer.address, len(learners), fund_wei)
     initial = publish_initial_model([spec.build(0)], store)
+    start_block = chain.block_number() + 1 + start_in_blocks if start_in_blocks else 0
     client = deploy_contract(
         chain,
         deployer,
@@ -310,6 +324,7 @@ def deploy_experiment(
         proposal_window=proposal_window,
         voting_window=voting_window,
         selector=selector,
+        start_block=start_block,
     )
     if fund_wei is not None:
         chain.fund(list(learners), fund_wei, deployer)
@@ -317,7 +332,7 @@ def deploy_experiment(
     return Deployment(
         chain_id=chain.chain_id,
         genesis_hash=genesis.hex() if genesis is not None else None,
-        rpc_url=rpc_url,
+        rpc_url=chain.rpc_url,
         contract=client.address,
         deployment_block=client.deployment_block,
         artifact_sha256=default_artifact().sha256,
@@ -333,4 +348,5 @@ def deploy_experiment(
         initial_model=str(initial),
         strategy=strategy,
         strategy_params=dict(strategy_params or {}),
+        start_block=client.round_info(0).start_block,
     )

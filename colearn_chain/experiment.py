@@ -14,16 +14,18 @@ from functools import partial
 
 from colearn_chain.interface import MachineLearningInterface, Weights, publishable_onnx
 from colearn_chain.ledger import Ballot, Ledger, RoundOutcome, fixed_point_score
+from colearn_chain.parallel import call_each
 from colearn_chain.privacy import budget_exceeded, consumed_epsilon, exhausted_learners
 from colearn_chain.records import RoundRecord, VoteRecord
 from colearn_chain.rounds import (
     SharedProposals,
-    adopt,
-    decide_vote,
+    VoteDecision,
+    judge_test,
+    load_for_vote,
     load_proposal,
     make_checked_proposal,
-    publish_contribution,
     publish_proposal,
+    publish_update,
 )
 from colearn_chain.strategies.base import ProposalStrategy, RoundContext
 from colearn_chain.weights.digest import Digest
@@ -42,9 +44,21 @@ def publish_initial_model(learners: Sequence[MachineLearningInterface], store: C
     ``initialModel``; learners built with one seed already agree, a user's may not.
     """
     digest = Digest(store.put(publishable_onnx(learners[0].mli_get_current_weights(), "learner 0")))
-    for learner in learners:
-        adopt(learner, store, digest)
+    _adopt_all(learners, digest, SharedProposals(store), {})
     return digest
+
+
+def _adopt_all(
+    learners: Sequence[MachineLearningInterface],
+    digest: str,
+    shared: SharedProposals,
+    decoded: dict[int, Weights | None],
+) -> None:
+    """Every learner adopts ``digest`` (decoded once; learners in workers adopt at the same time)."""
+    everyone = range(len(learners))
+    likes = call_each(learners, "mli_get_current_weights", {i: () for i in everyone if decoded.get(i) is None})
+    weights = {i: decoded.get(i) or shared.load_like(likes[i], digest) for i in everyone}
+    call_each(learners, "mli_accept_weights", {i: (weights[i],) for i in everyone})
 
 
 def mean_test_score(learners: Sequence[MachineLearningInterface]) -> Evaluator:
@@ -108,13 +122,34 @@ class Experiment:
             self._accuracy_cache[digest] = self.evaluate(weights)
         return self._accuracy_cache[digest]
 
-    def run(self, rounds: int, on_round: Callable[[RoundRecord], None] | None = None) -> list[RoundRecord]:
-        """Play ``rounds`` rounds, calling ``on_round`` after each."""
-        for _ in range(rounds):
+    def run(
+        self,
+        rounds: int,
+        on_round: Callable[[RoundRecord], None] | None = None,
+        should_stop: Callable[[], bool] | None = None,
+    ) -> list[RoundRecord]:
+        """Play rounds until ``rounds`` are in the history, calling ``on_round`` after each.
+
+        ``should_stop`` is asked before each round: a run told to stop (SIGINT, SIGTERM) ends
+        between rounds, never inside one, so the chain and the history agree. An experiment
+        :meth:`restore`-d after ``k`` rounds plays only the ``rounds - k`` left.
+        """
+        while len(self.history) < rounds:
+            if should_stop is not None and should_stop():
+                break
             record = self.run_round()
             if on_round is not None:
                 on_round(record)
         return self.history
+
+    def restore(self, history: Sequence[RoundRecord], global_digest: str) -> None:
+        """Continue after ``history`` (the rounds already played) from the global model ``global_digest``.
+
+        Every learner adopts that model from the store, as it had at the end of the last round.
+        """
+        self.history = list(history)
+        self._global_digest = Digest(global_digest)
+        _adopt_all(self.learners, self._global_digest, SharedProposals(self.store), {})
 
     def run_round(self) -> RoundRecord:
         """Play the next round to its end and record it."""
@@ -122,9 +157,7 @@ class Experiment:
         ids = self.ledger.learner_ids
         self._shared = SharedProposals(self.store)  # this round's proposal, fetched and decoded once
         exhausted = exhausted_learners(self.learners)
-        context = RoundContext(
-            round_index, self.learners, ids, self.store, tuple(self.history), self.seed, exhausted
-        )
+        context = RoundContext(round_index, self.learners, ids, self.store, tuple(self.history), self.seed, exhausted)
         nominee = self.strategy.nominate(context)
         if nominee is not None:
             self.ledger.nominate(round_index, nominee)
@@ -135,13 +168,12 @@ class Experiment:
             return self._skip(round_index, proposer)
 
         contributions: dict[int, str] = {}
-        for contributor in self.strategy.contributors(context, proposer):
-            if contributor in exhausted:
-                continue  # a spent privacy budget: no update from it
+        training = [c for c in self.strategy.contributors(context, proposer) if c not in exhausted]
+        # a spent privacy budget: no update from it; learners in workers train at the same time
+        updates = call_each(self.learners, "mli_propose_weights", {c: () for c in training})
+        for contributor in training:
             record_update = partial(self.ledger.contribute, contributor, round_index)
-            published_update = publish_contribution(
-                self.learners[contributor], self.store, record_update, who=f"learner {contributor}"
-            )
+            published_update = publish_update(updates[contributor], self.store, record_update, f"learner {contributor}")
             if published_update is not None:
                 contributions[contributor] = published_update
         proposal = make_checked_proposal(self.strategy, context, proposer, contributions, f"learner {proposer}")
@@ -154,10 +186,7 @@ class Experiment:
         votes: list[VoteRecord] = []
         ballots: list[Ballot] = []
         decoded: dict[int, Weights | None] = {}
-        for voter, learner in enumerate(self.learners):
-            if voter == proposer:
-                continue
-            decision = decide_vote(learner, self.store, digest, who=f"learner {voter}", shared=self._shared)
+        for voter, decision in self._decide_votes(digest, proposer).items():
             decoded[voter] = decision.weights
             ballots.append(Ballot(voter, decision.approve, decision.score))
             votes.append(VoteRecord(ids[voter], decision.approve, fixed_point_score(decision.score), decision.reason))
@@ -167,12 +196,29 @@ class Experiment:
             raise RuntimeError(f"round {round_index} did not end after every vote")  # ledger bug
 
         if outcome.accepted:
-            for index, learner in enumerate(self.learners):
-                adopt(learner, self.store, digest, decoded.get(index), self._shared)
+            _adopt_all(self.learners, digest, self._shared, decoded)
             self._global_digest = digest
         record = self._record(round_index, ids[proposer], digest, manifest, outcome, votes)
         self.history.append(record)
         return record
+
+    def _decide_votes(self, digest: str, proposer: int) -> dict[int, VoteDecision]:
+        """Every voter's decision on ``digest``, in learner order (the proposal decoded once for all).
+
+        Learners in workers test at the same time; an unusable proposal is a reject with its reason.
+        """
+        voters = [voter for voter in range(len(self.learners)) if voter != proposer]
+        likes = call_each(self.learners, "mli_get_current_weights", {voter: () for voter in voters})
+        learners, shared = self.learners, self._shared
+        loaded = {v: load_for_vote(learners[v], self.store, digest, f"learner {v}", shared, likes[v]) for v in voters}
+        to_test = {voter: (weights,) for voter, weights in loaded.items() if not isinstance(weights, VoteDecision)}
+        tested = call_each(self.learners, "mli_test_weights", to_test)
+        decisions: dict[int, VoteDecision] = {}
+        for voter, weights in loaded.items():
+            decisions[voter] = (
+                weights if isinstance(weights, VoteDecision) else judge_test(tested[voter], digest, f"learner {voter}")
+            )
+        return decisions
 
     def _skip(self, round_index: int, proposer: int) -> RoundRecord:
         """End the round without a proposal: the proposer's privacy budget is spent."""

@@ -58,9 +58,7 @@ class LearnerSpec:
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise ColearnValueError(f"malformed learner description {data!r}: {exc}") from exc
 
-    def build(
-        self, index: int, *, partition: str = "iid", data_file: Path | None = None
-    ) -> MachineLearningInterface:
+    def build(self, index: int, *, partition: str = "iid", data_file: Path | None = None) -> MachineLearningInterface:
         """Learner ``index``: its shard of the task's data by ``partition``, or its own ``data_file``.
 
         A user factory owns its data, so ``partition`` and ``data_file`` do not apply to it.

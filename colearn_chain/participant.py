@@ -30,12 +30,22 @@ from colearn_chain.history import round_records
 from colearn_chain.interface import MachineLearningInterface
 from colearn_chain.privacy import budget_exceeded, summary_of
 from colearn_chain.records import RoundRecord
-from colearn_chain.rounds import adopt, decide_vote, make_checked_proposal, publish_contribution, publish_proposal
+from colearn_chain.rounds import (
+    VoteDecision,
+    adopt,
+    decide_vote,
+    make_checked_proposal,
+    publish_contribution,
+    publish_proposal,
+)
 from colearn_chain.strategies.base import ProposalStrategy, RoundContext
+from colearn_chain.vote_relay import VoteCollector, post_vote
 from colearn_chain.weights.digest import Digest
+from colearn_chain.weights.errors import StoreUnavailable
 from colearn_chain.weights.store import BlobNotFound, ContentStore
 
 if TYPE_CHECKING:
+    from colearn_chain.chain.endpoint import RpcEndpoint
     from colearn_chain.deployment import Deployment
 
 log = logging.getLogger("colearn_chain.participant")
@@ -141,6 +151,10 @@ class Participant:
         self._adopted: Digest | None = None
         self._spent_logged = False
         self._history_of: tuple[int, tuple[RoundRecord, ...]] | None = None
+        #: The round whose signed vote this participant has put in the store, and for which proposal.
+        self._posted: dict[int, bytes] = {}
+        self._decided: tuple[tuple[int, bytes], VoteDecision] | None = None
+        self._votes: VoteCollector | None = None
 
     @property
     def adopted_model(self) -> Digest | None:
@@ -149,7 +163,11 @@ class Participant:
 
     # -- the loop -------------------------------------------------------------------------
     def run(self) -> None:
-        """Step until the experiment is finished; raises NodeUnreachable after a long outage."""
+        """Step until the experiment is finished; raises NodeUnreachable after a long outage.
+
+        An outage of the node or of a remote store (a host whose link is down) is retried
+        with backoff for up to ``max_outage`` seconds: nothing is voted while it lasts.
+        """
         log.info("learner %d (%s) joined %s", self.index, self.account.address, self.client.address)
         outage_started: float | None = None
         delay = self.settings.retry_delay
@@ -161,14 +179,15 @@ class Participant:
                     return
                 acted = self.step()
                 outage_started, delay = None, self.settings.retry_delay
-            except ChainUnavailable as exc:
+            except (ChainUnavailable, StoreUnavailable) as exc:
+                what = "node" if isinstance(exc, ChainUnavailable) else "store"
                 now = time.monotonic()
                 outage_started = outage_started or now
                 if now - outage_started > self.settings.max_outage:
                     raise NodeUnreachable(
-                        f"the node has been unreachable for {now - outage_started:.0f} s, giving up: {exc}"
+                        f"the {what} has been unreachable for {now - outage_started:.0f} s, giving up: {exc}"
                     ) from exc
-                log.warning("node unreachable (%s); retrying in %.1f s", exc, delay)
+                log.warning("%s unreachable (%s); retrying in %.1f s", what, exc, delay)
                 time.sleep(delay)
                 delay = min(delay * 2, self.settings.max_retry_delay)
                 continue
@@ -240,25 +259,74 @@ class Participant:
         return False
 
     def _while_voting(self, round_index: int, info: RoundInfo) -> bool:
+        """Vote as PROTOCOL v2 says: signed vote in the store, the proposer relays, direct vote late.
+
+        Without a voting window there is no deadline to pace the relay by: votes go directly.
+        """
         block = self.client.chain.block_number()
-        voted = any(
-            isinstance(e, ev.VoteCast) and e.round == round_index and e.voter == self.account.address
-            for e in self.client.events(from_block=info.proposed_block)
-        )
-        voting_open = not self.window_voting or block + 1 <= info.proposed_block + self.window_voting
-        if info.proposer != self.account.address and not voted and voting_open:
-            digest = Digest(info.weights)
-            decision = decide_vote(self.learner, self.store, digest, who=f"learner {self.index}")
-            self.client.vote(self.account, round_index, decision.approve, score_to_fixed(decision.score))
-            verdict = "approve" if decision.approve else "reject"
-            reason = f" ({decision.reason})" if decision.reason else ""
-            log.info("round %d: voted %s, score %.6f%s", round_index, verdict, decision.score, reason)
-            return True
+        window = self.window_voting
+        voting_open = not window or block + 1 <= info.proposed_block + window
         if not voting_open:
             self.client.finalize(self.account, round_index)
             log.info("round %d: finalized after the voting window", round_index)
             return True
-        return False
+        if info.proposer == self.account.address:
+            return self._relay(round_index, info, block)
+        if self.client.has_voted(round_index, self.account.address):
+            return False
+        decision = self._decision(round_index, info)
+        late = block + 1 > info.proposed_block + (3 * window) // 4
+        if window and not late:
+            if self._posted.get(round_index) == info.weights:
+                return False  # posted: the relayer has it, or the three-quarter mark will come
+            signed = self.client.sign_vote(
+                self.account, round_index, info.weights, decision.approve, score_to_fixed(decision.score)
+            )
+            envelope = post_vote(self.store, self.client.address, self.client.chain.chain_id, signed)
+            self._posted = {round_index: info.weights}
+            log.info("round %d: signed vote %s put in the store for the relayer", round_index, envelope[:12])
+            return True
+        self.client.vote(self.account, round_index, decision.approve, score_to_fixed(decision.score))
+        verdict = "approve" if decision.approve else "reject"
+        reason = f" ({decision.reason})" if decision.reason else ""
+        how = "directly: no relayer counted it by 3/4 of the window" if window else "directly"
+        log.info("round %d: voted %s %s, score %.6f%s", round_index, verdict, how, decision.score, reason)
+        return True
+
+    def _decision(self, round_index: int, info: RoundInfo) -> VoteDecision:
+        """This learner's verdict on the round's proposal (tested once, kept for the direct fallback)."""
+        key = (round_index, info.weights)
+        if self._decided is None or self._decided[0] != key:
+            digest = Digest(info.weights)
+            self._decided = (key, decide_vote(self.learner, self.store, digest, who=f"learner {self.index}"))
+        return self._decided[1]
+
+    def _relay(self, round_index: int, info: RoundInfo, block: int) -> bool:
+        """The proposer relays the signed votes it found once all are in or half the window has passed."""
+        counted = {
+            e.voter
+            for e in self.client.events(from_block=info.proposed_block)
+            if isinstance(e, ev.VoteCast) and e.round == round_index
+        }
+        voters = {a for a in self.learners if a != self.account.address}
+        collector = self._collector()
+        collector.ignore(d.hex() for d in (info.weights, info.manifest) if d != bytes(32))  # its proposal
+        found = collector.votes(round_index, info.weights)
+        waiting = [vote for voter, vote in found.items() if voter not in counted]
+        if not waiting:
+            return False
+        everyone_in = voters <= counted | set(found)
+        half_gone = block + 1 > info.proposed_block + self.window_voting // 2
+        if not (everyone_in or half_gone):
+            return False
+        self.client.submit_votes(self.account, round_index, waiting)  # the client sorts them by learner
+        log.info("round %d: relayed %d signed votes in one submitVotes", round_index, len(waiting))
+        return True
+
+    def _collector(self) -> VoteCollector:
+        if self._votes is None:
+            self._votes = VoteCollector(self.store, self.client.address, self.client.chain.chain_id, self.learners)
+        return self._votes
 
     # -- helpers --------------------------------------------------------------------------
     def _adopt_global_model(self) -> None:
@@ -306,7 +374,7 @@ def join_experiment(
     account: LocalAccount,
     store: ContentStore,
     *,
-    rpc: str | None = None,
+    rpc: str | RpcEndpoint | None = None,
     data: Path | None = None,
     partition: str = "iid",
     index: int | None = None,
@@ -323,7 +391,7 @@ def join_experiment(
         The content store, already open: the deployment's, or one given instead (the CLI opens
         and checks ``--store`` or the deployment's store before it unlocks the keystore).
     rpc:
-        A node to use instead of the deployment's.
+        A node to use instead of the deployment's (a URL, or an endpoint with credentials).
 
     Raises
     ------

@@ -21,7 +21,8 @@ _ABSENT, _REJECT, _APPROVE, _PROPOSER = 0, 1, 2, 3
 
 
 def plot_accuracy(result: ExperimentResult, path: Path) -> Path:
-    """Global test accuracy after each round, accepted rounds marked, centralized as a line."""
+    """The global model's held-out score (named by the result's metric) after each round, accepted
+    rounds marked, the initial model and the centralized bound as lines."""
     rounds = [r.round for r in result.rounds]
     accuracy = [r.test_accuracy if r.test_accuracy is not None else np.nan for r in result.rounds]
     fig, ax = plt.subplots(figsize=(7, 4), dpi=120)
@@ -37,9 +38,12 @@ def plot_accuracy(result: ExperimentResult, path: Path) -> Path:
     )
     if result.centralized_accuracy is not None:
         ax.axhline(result.centralized_accuracy, color="tab:red", linestyle="--", label="centralized (upper bound)")
+    if result.initial_score is not None:
+        ax.axhline(result.initial_score, color="tab:gray", linestyle=":", label="initial model")
+    metric = result.metric
     ax.set_xlabel("round")
-    ax.set_ylabel("test accuracy (held-out data)")
-    ax.set_title("Global model accuracy per round")
+    ax.set_ylabel(f"{metric.label}, held-out")
+    ax.set_title(f"Global model {metric.name} per round")
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right")
     fig.tight_layout()
@@ -107,8 +111,7 @@ _OUTCOME_MARKS = {"accepted": "✓", "rejected": "✗", "skipped": "s", "in prog
 def plot_audit(report: AuditReport, path: Path) -> Path:
     """The audited history: votes per round, and accuracy per round when it was evaluated."""
     columns: list[VoteColumn] = [
-        (r.round, r.proposer, [(v.voter, v.approve) for v in r.votes], _OUTCOME_MARKS[r.outcome])
-        for r in report.rounds
+        (r.round, r.proposer, [(v.voter, v.approve) for v in r.votes], _OUTCOME_MARKS[r.outcome]) for r in report.rounds
     ]
     evaluated = [r for r in report.rounds if r.accuracy is not None]
     width, height = _size(len(columns), len(report.learners))

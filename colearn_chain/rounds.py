@@ -21,6 +21,7 @@ from typing import Generic, TypeVar
 from colearn_chain.errors import ColearnError
 from colearn_chain.interface import (
     MachineLearningInterface,
+    ProposedWeights,
     UnpublishableWeights,
     Weights,
     onnx_to_weights,
@@ -31,6 +32,7 @@ from colearn_chain.privacy import budget_exceeded, privacy_manifest
 from colearn_chain.strategies.base import Proposal, ProposalStrategy, RoundContext
 from colearn_chain.weights.codec import Array, WeightsSpec, decode_weights
 from colearn_chain.weights.digest import Digest, bytes32_or_zero
+from colearn_chain.weights.errors import StoreUnavailable
 from colearn_chain.weights.store import BlobNotFound, ContentStore
 
 log = logging.getLogger(__name__)
@@ -54,13 +56,22 @@ def publish_contribution(
 ) -> Digest | None:
     """Train ``learner``'s update of the global model, store it and record its hash on the ledger.
 
-    ``record(weights)`` is the ledger's ``contribute`` for this learner and round. Only checked
-    ONNX is published: bytes that are not a valid model (a pickle, say) raise
+    ``record(weights)`` is the ledger's ``contribute`` for this learner and round. See
+    :func:`publish_update`.
+    """
+    return publish_update(learner.mli_propose_weights(), store, record, who)
+
+
+def publish_update(
+    weights: Weights, store: ContentStore, record: Callable[[bytes], object], who: str = "learner"
+) -> Digest | None:
+    """Store a trained update (``mli_propose_weights``'s result) and record its hash on the ledger.
+
+    Only checked ONNX is published: bytes that are not a valid model (a pickle, say) raise
     :class:`~colearn_chain.interface.UnpublishableWeights` naming ``who``. A learner whose
     privacy budget is spent (``DP_BUDGET_EXCEEDED``) has no update: nothing is stored or
     recorded and the result is None.
     """
-    weights = learner.mli_propose_weights()
     if budget_exceeded(weights.training_summary):
         return None
     digest = Digest(store.put(publishable_onnx(weights, who)))
@@ -147,6 +158,10 @@ class SharedProposals:
 
     def load(self, learner: MachineLearningInterface, digest: str) -> Weights:
         """``digest`` decoded in the layout of ``learner``'s current weights (see :func:`load_proposal`)."""
+        return self.load_like(learner.mli_get_current_weights(), digest)
+
+    def load_like(self, like: Weights, digest: str) -> Weights:
+        """``digest`` decoded in the layout of ``like`` (a learner's current weights)."""
         key = Digest(digest)
 
         def decode(blob: bytes, spec: WeightsSpec) -> dict[str, Array]:
@@ -160,7 +175,7 @@ class SharedProposals:
                 raise decoded
             return {name: array.copy() for name, array in decoded.items()}
 
-        return onnx_to_weights(self.blob(key), learner.mli_get_current_weights(), decode)
+        return onnx_to_weights(self.blob(key), like, decode)
 
 
 def load_proposal(
@@ -190,9 +205,36 @@ def decide_vote(
     who: str = "learner",
     shared: SharedProposals | None = None,
 ) -> VoteDecision:
-    """Fetch, check and test a proposal; an unusable proposal is a reject with its reason."""
+    """Fetch, check and test a proposal; an unusable proposal is a reject with its reason.
+
+    An unreachable store (:class:`StoreUnavailable`) is raised, not voted on: an outage says
+    nothing about the proposal, and the participant retries until the store answers.
+    """
+    loaded = load_for_vote(learner, store, digest, who, shared)
+    if isinstance(loaded, VoteDecision):
+        return loaded
+    return judge_test(learner.mli_test_weights(loaded), digest, who)
+
+
+def load_for_vote(
+    learner: MachineLearningInterface,
+    store: ContentStore,
+    digest: str,
+    who: str = "learner",
+    shared: SharedProposals | None = None,
+    like: Weights | None = None,
+) -> Weights | VoteDecision:
+    """The first half of :func:`decide_vote`: the proposal in ``learner``'s layout, or a reject.
+
+    ``like`` is the learner's current weights when the caller already has them (the layout to
+    decode into); a missing, corrupt or invalid blob is a reject with its reason.
+    """
     try:
-        weights = load_proposal(learner, store, digest, shared)
+        if like is not None and shared is not None:
+            return shared.load_like(like, digest)
+        return load_proposal(learner, store, digest, shared)
+    except StoreUnavailable:
+        raise
     except BlobNotFound as exc:
         reason = f"proposal {digest[:12]}... is missing or corrupt in the store: {exc}"
         log.warning("%s rejects: %s", who, reason)
@@ -201,15 +243,18 @@ def decide_vote(
         reason = f"proposal {digest[:12]}... is not a valid model: {exc}"
         log.warning("%s rejects: %s", who, reason)
         return VoteDecision(False, 0.0, reason, None)
-    proposed = learner.mli_test_weights(weights)
+
+
+def judge_test(proposed: ProposedWeights, digest: str, who: str = "learner") -> VoteDecision:
+    """The second half of :func:`decide_vote`: the learner's test as a vote (a non-finite score rejects)."""
     if not math.isfinite(proposed.vote_score):
         reason = f"vote score of proposal {digest[:12]}... is not finite ({proposed.vote_score})"
         log.warning("%s rejects: %s", who, reason)
-        return VoteDecision(False, 0.0, reason, weights)
+        return VoteDecision(False, 0.0, reason, proposed.weights)
     score = clamp_vote_score(float(proposed.vote_score))
     if score != proposed.vote_score:
         log.warning("%s: vote score %g is beyond what a ledger keeps; recorded as %g", who, proposed.vote_score, score)
-    return VoteDecision(bool(proposed.vote), score, None, weights)
+    return VoteDecision(bool(proposed.vote), score, None, proposed.weights)
 
 
 def adopt(

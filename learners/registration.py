@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -62,10 +63,10 @@ class TaskSource:
         )
 
     def evaluator(self, seed: int) -> Evaluator:
-        task, holdout = self.task, self.task.holdout(seed)
+        score = self.task.evaluator(self.task.holdout(seed))
 
         def evaluate(weights: Weights) -> float | None:
-            return task.evaluate(weights, holdout)
+            return score(weights)
 
         return evaluate
 
@@ -76,10 +77,10 @@ class TaskSource:
         return centralized
 
     def file_scorer(self, path: Path) -> Callable[[bytes], float]:
-        task, data = self.task, load_data_file(path)
+        evaluate = self.task.evaluator(load_data_file(path))
 
         def score(blob: bytes) -> float:
-            return task.evaluate(Weights(weights=blob), data)
+            return evaluate(Weights(weights=blob))
 
         return score
 
@@ -132,6 +133,16 @@ class FactorySource:
         return self
 
 
+#: The RL tasks (learners/rl/task.py), registered lazily: importing stable-baselines3 takes seconds.
+_RL_TASK_NAMES = ("cartpole-ppo", "lunarlander-ppo", "pendulum-sac")
+
+
+def _rl_source(name: str) -> LearnerSource:
+    from learners.rl.task import RL_TASKS, RLSource
+
+    return RLSource(RL_TASKS[name])
+
+
 def _data_file_source(path: Path) -> TaskSource:
     return TaskSource(data_file_task(path))
 
@@ -140,5 +151,7 @@ def register(registry: PluginRegistry) -> None:
     """Register the built-in tasks (in :data:`~learners.tasks.TASKS` order), files and factories."""
     for task in TASKS.values():
         registry.add_task(TaskSource(task))
+    for name in _RL_TASK_NAMES:
+        registry.add_lazy_task(name, partial(_rl_source, name))
     registry.set_data_file_task(_data_file_source)
     registry.set_user_factory(FactorySource)

@@ -201,9 +201,22 @@ class Task:
     # ------------------------------------------------------------ evaluation
     def evaluate(self, weights: Weights, data: Dataset) -> float:
         """The accuracy of ``weights`` (a list, a state dict or ONNX bytes) on ``data``."""
+        return self.evaluator(data)(weights)
+
+    def evaluator(self, data: Dataset) -> Callable[[Weights], float]:
+        """Scores weights on ``data`` (see :meth:`evaluate`), into one model built here once.
+
+        A run evaluates every new global model: building a fresh model each time (seeding
+        torch's generators included) cost several milliseconds per evaluation. Loading
+        replaces every parameter and buffer, so reusing the model changes no score.
+        """
         model = self.make_model(0)
-        load_weights(model, weights, f"task {self.name}")
-        return accuracy(model, data)
+
+        def evaluate(weights: Weights) -> float:
+            load_weights(model, weights, f"task {self.name}")
+            return accuracy(model, data)
+
+        return evaluate
 
     def centralized_accuracy(self, seed: int, epochs: int = 30) -> float:
         """Holdout accuracy of the model trained on the whole pool at once: the upper bound.

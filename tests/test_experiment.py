@@ -16,7 +16,7 @@ from colearn_chain.records import ExperimentResult
 from colearn_chain.rounds import SharedProposals, decide_vote
 from colearn_chain.simulation import build_learners, make_settings, run_simulation
 from colearn_chain.strategies import Proposal, ProposalStrategy, RoundContext, make_strategy
-from colearn_chain.weights.digest import Digest
+from colearn_chain.weights.digest import Digest, sha256_hex
 from colearn_chain.weights.store import InMemoryStore
 
 SMALL = {"learners": 3, "rounds": 3, "seed": 3, "centralized_epochs": 2}
@@ -128,6 +128,35 @@ def test_a_proposal_is_fetched_once_per_round_for_every_voter() -> None:
     assert any(r.accepted for r in records)  # adoption and accuracy read the proposal too
     proposed = Counter(Digest(r.weights) for r in records if r.weights is not None)
     assert {digest: store.reads[digest] for digest in proposed} == dict(proposed)
+
+
+def test_a_proposal_is_decoded_once_per_round_for_every_voter(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The codec runs once per proposal and round, not once per voter (spy on the round step's decoder)."""
+    import colearn_chain.rounds as rounds
+
+    decoded: Counter[tuple[int, str]] = Counter()
+    decode = rounds.decode_weights  # type: ignore[attr-defined]
+    experiment_round = [-1]  # the initial model, published before round 0
+
+    def spy(blob: bytes, spec: object) -> object:
+        decoded[experiment_round[0], sha256_hex(blob)] += 1
+        return decode(blob, spec=spec)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(rounds, "decode_weights", spy)
+    settings = make_settings({**SMALL, "learners": 5})
+    learners, evaluate, _ = build_learners(settings)
+    store = InMemoryStore()
+    initial = publish_initial_model(learners, store)
+    ledger = InMemoryLedger([f"0x{i:040x}" for i in range(5)], 0.5, initial)
+    experiment = Experiment(learners, ledger, store, make_strategy("round-robin"), initial, evaluate)
+    records = []
+    for index in range(3):
+        experiment_round[0] = index
+        records.append(experiment.run_round())
+    assert any(r.accepted for r in records)  # adoption and the evaluation reuse the decoded arrays
+    for record in records:
+        assert record.weights is not None and decoded[record.round, Digest(record.weights)] == 1
+    assert set(decoded.values()) == {1}  # nothing else (the global model evaluated) decoded twice
 
 
 def test_a_shared_proposal_is_still_checked_against_each_voters_own_model() -> None:

@@ -119,9 +119,7 @@ class AbiCodec:
                     name=entry["name"],
                     topic=keccak(text=signature(entry)),
                     indexed=tuple((_snake(p["name"]), p["type"]) for p in entry["inputs"] if p["indexed"]),
-                    unindexed=tuple(
-                        (_snake(p["name"]), p["type"]) for p in entry["inputs"] if not p["indexed"]
-                    ),
+                    unindexed=tuple((_snake(p["name"]), p["type"]) for p in entry["inputs"] if not p["indexed"]),
                 )
             elif kind == "error":
                 self.errors_by_selector[keccak(text=signature(entry))[:4]] = ErrorSpec(

@@ -24,9 +24,7 @@ def eth_tester_dev_accounts(count: int = 10) -> list[LocalAccount]:
 def anvil_dev_accounts(count: int = 10) -> list[LocalAccount]:
     """Anvil's funded development accounts (derived from :data:`ANVIL_MNEMONIC`)."""
     Account.enable_unaudited_hdwallet_features()
-    return [
-        Account.from_mnemonic(ANVIL_MNEMONIC, account_path=f"m/44'/60'/0'/0/{i}") for i in range(count)
-    ]
+    return [Account.from_mnemonic(ANVIL_MNEMONIC, account_path=f"m/44'/60'/0'/0/{i}") for i in range(count)]
 
 
 def generated_accounts(count: int, seed: int | None = None) -> list[LocalAccount]:

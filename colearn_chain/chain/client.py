@@ -38,14 +38,14 @@ DEPLOY_GAS_BASE = 3_000_000
 DEPLOY_GAS_PER_LEARNER = 60_000
 
 
-class ContractGone(ColearnRuntimeError, ValueError):
+class ContractGone(ColearnValueError):
     """The chain no longer has the experiment's contract (a node restarted without its state)."""
 
     def __init__(self, address: str, chain_id: int) -> None:
         super().__init__(
-            f"the contract {address} does not exist on chain {chain_id} (any more): the node was "
-            "restarted without its state, or this is another chain; restart it with its --state "
-            "file, or deploy a new experiment"
+            f"no contract at {address} on chain {chain_id} (any more): the node was restarted "
+            "without its state, or this is another chain; restart it with its --state file, or "
+            "deploy a new experiment"
         )
 
 
@@ -142,9 +142,7 @@ class CollectiveLearningClient:
         return client
 
     # -- transactions ---------------------------------------------------------------------
-    def _transact(
-        self, sender: LocalAccount, name: str, args: Sequence[Any], gas: int | None = None
-    ) -> Receipt:
+    def _transact(self, sender: LocalAccount, name: str, args: Sequence[Any], gas: int | None = None) -> Receipt:
         data = self.codec.functions[name].encode_call(args)
         gas = gas or GAS_LIMITS[name]
         raw = self.chain.transact(sender, self.address, data, gas=gas)
@@ -170,9 +168,7 @@ class CollectiveLearningClient:
 
     def propose(self, sender: LocalAccount, round: int, weights: bytes, manifest: bytes = ZERO_HASH) -> Receipt:
         """Propose ``weights`` (and its ``manifest``, or zero) as ``round``'s proposer."""
-        return self._transact(
-            sender, "propose", [round, _bytes32(weights, "weights"), _bytes32(manifest, "manifest")]
-        )
+        return self._transact(sender, "propose", [round, _bytes32(weights, "weights"), _bytes32(manifest, "manifest")])
 
     def contribute(self, sender: LocalAccount, round: int, weights: bytes) -> Receipt:
         """Offer a local update to ``round``'s aggregating proposer."""
@@ -299,9 +295,7 @@ class CollectiveLearningClient:
 
     def round_info(self, round: int) -> RoundInfo:
         """Everything the chain holds about ``round``."""
-        proposer, weights, manifest, approvals, rejections, status, start, proposed = self._view(
-            "roundInfo", round
-        )
+        proposer, weights, manifest, approvals, rejections, status, start, proposed = self._view("roundInfo", round)
         return RoundInfo(
             proposer=proposer,
             weights=bytes(weights),

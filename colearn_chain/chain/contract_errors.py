@@ -57,7 +57,7 @@ class NoLearners(ContractRevert):
 class DuplicateLearner(ContractRevert):
     """A learner is listed twice."""
 
-    field_names = ('learner',)
+    field_names = ("learner",)
     learner: str
 
 
@@ -70,7 +70,7 @@ class ZeroAddress(ContractRevert):
 class ThresholdOutOfRange(ContractRevert):
     """Threshold not in 1..10000."""
 
-    field_names = ('threshold_bps',)
+    field_names = ("threshold_bps",)
     threshold_bps: int
 
 
@@ -83,14 +83,14 @@ class EmptyWeights(ContractRevert):
 class ExperimentFinished(ContractRevert):
     """All rounds have ended."""
 
-    field_names = ('max_rounds',)
+    field_names = ("max_rounds",)
     max_rounds: int
 
 
 class WrongRound(ContractRevert):
     """The call named another round than the one in progress."""
 
-    field_names = ('current', 'given')
+    field_names = ("current", "given")
     current: int
     given: int
 
@@ -98,7 +98,7 @@ class WrongRound(ContractRevert):
 class NotProposer(ContractRevert):
     """The sender is not the round's proposer (zero address: none nominated)."""
 
-    field_names = ('sender', 'proposer')
+    field_names = ("sender", "proposer")
     sender: str
     proposer: str
 
@@ -106,14 +106,14 @@ class NotProposer(ContractRevert):
 class AlreadyProposed(ContractRevert):
     """The round already has its proposal."""
 
-    field_names = ('round',)
+    field_names = ("round",)
     round: int
 
 
 class ProposalWindowClosed(ContractRevert):
     """Too late to propose: the window ended with ``last_block``."""
 
-    field_names = ('round', 'last_block')
+    field_names = ("round", "last_block")
     round: int
     last_block: int
 
@@ -121,14 +121,14 @@ class ProposalWindowClosed(ContractRevert):
 class NotLearner(ContractRevert):
     """The account is not a registered learner."""
 
-    field_names = ('account',)
+    field_names = ("account",)
     account: str
 
 
 class AlreadyContributed(ContractRevert):
     """The learner already contributed to this round."""
 
-    field_names = ('round', 'learner')
+    field_names = ("round", "learner")
     round: int
     learner: str
 
@@ -136,21 +136,21 @@ class AlreadyContributed(ContractRevert):
 class NoProposal(ContractRevert):
     """The round has no proposal yet."""
 
-    field_names = ('round',)
+    field_names = ("round",)
     round: int
 
 
 class ProposerCannotVote(ContractRevert):
     """The proposer cannot vote on its own proposal."""
 
-    field_names = ('proposer',)
+    field_names = ("proposer",)
     proposer: str
 
 
 class AlreadyVoted(ContractRevert):
     """The voter already voted in this round."""
 
-    field_names = ('round', 'voter')
+    field_names = ("round", "voter")
     round: int
     voter: str
 
@@ -158,7 +158,7 @@ class AlreadyVoted(ContractRevert):
 class VotingClosed(ContractRevert):
     """Too late to vote: the window ended with ``last_block``."""
 
-    field_names = ('round', 'last_block')
+    field_names = ("round", "last_block")
     round: int
     last_block: int
 
@@ -166,7 +166,7 @@ class VotingClosed(ContractRevert):
 class VotingOpen(ContractRevert):
     """Too early to finalize: votes may come until ``last_block`` (2**64 - 1: never closes)."""
 
-    field_names = ('round', 'last_block')
+    field_names = ("round", "last_block")
     round: int
     last_block: int
 
@@ -174,7 +174,7 @@ class VotingOpen(ContractRevert):
 class ProposalWindowOpen(ContractRevert):
     """Too early to skip: proposals may come until ``last_block`` (2**64 - 1: never closes)."""
 
-    field_names = ('round', 'last_block')
+    field_names = ("round", "last_block")
     round: int
     last_block: int
 
@@ -182,14 +182,14 @@ class ProposalWindowOpen(ContractRevert):
 class NotSelector(ContractRevert):
     """The sender is not the experiment's selector."""
 
-    field_names = ('sender',)
+    field_names = ("sender",)
     sender: str
 
 
 class AlreadyNominated(ContractRevert):
     """The selector already nominated ``proposer`` for this round."""
 
-    field_names = ('round', 'proposer')
+    field_names = ("round", "proposer")
     round: int
     proposer: str
 
@@ -203,7 +203,7 @@ class EmptyBatch(ContractRevert):
 class UnsortedVotes(ContractRevert):
     """The vote at ``position`` of a batch does not name a larger learner index than the one before."""
 
-    field_names = ('position',)
+    field_names = ("position",)
     position: int
 
 
@@ -211,7 +211,7 @@ class BadVoteSignature(ContractRevert):
     """The signed vote naming learner ``index`` is invalid (index past the learners, or a
     signature that is malformed, high-s, or not that learner's for this round's proposal)."""
 
-    field_names = ('index',)
+    field_names = ("index",)
     index: int
 
 

@@ -14,13 +14,27 @@ from colearn_chain.chain.accounts import load_keystore
 from colearn_chain.errors import ColearnValueError
 
 if TYPE_CHECKING:
+    from colearn_chain.chain.endpoint import RpcEndpoint
     from colearn_chain.weights.store import ContentStore
 
 PASSWORD_ENV = "COLEARN_CHAIN_PASSWORD"
 
-RpcOption = Annotated[str, typer.Option("--rpc", help="JSON-RPC URL of the chain's node.")]
+RpcOption = Annotated[
+    str, typer.Option("--rpc", help="JSON-RPC URL of the chain's node (https://user:password@host for basic auth).")
+]
 OptionalRpcOption = Annotated[
-    str | None, typer.Option("--rpc", help="JSON-RPC URL (default: the one in the deployment file).")
+    str | None,
+    typer.Option("--rpc", help="JSON-RPC URL, perhaps with user:password@ (default: the deployment file's)."),
+]
+RpcHeaderOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--rpc-header", help="HTTP header for a hosted node, 'Name: value' (repeatable): 'Authorization: Bearer T'."
+    ),
+]
+RpcCaOption = Annotated[
+    Path | None,
+    typer.Option("--rpc-ca", help="PEM certificate of the private CA of an https:// node (default: the system's)."),
 ]
 AccountOption = Annotated[Path, typer.Option("--account", help="Encrypted JSON keystore of the signing account.")]
 DeploymentOption = Annotated[Path, typer.Option("--deployment", help="The deployment file `deploy` wrote.")]
@@ -48,6 +62,13 @@ def open_store_option(location: str, endpoint: str | None, *, create: bool = Tru
     store = open_store(location, endpoint_url=endpoint, create=create)
     store.check()
     return store
+
+
+def rpc_endpoint(url: str, headers: list[str] | None, ca_file: Path | None) -> RpcEndpoint:
+    """The node that --rpc, --rpc-header and --rpc-ca describe, checked before anything is done."""
+    from colearn_chain.chain.endpoint import RpcEndpoint
+
+    return RpcEndpoint.of(url, headers or (), ca_file)
 
 
 def password(confirm: bool = False) -> str:

@@ -38,11 +38,12 @@ def run_summary(result: ExperimentResult, seconds: float) -> Table:
     if spent:
         table.add_row("privacy spent (epsilon)", f"{min(spent.values()):.2f} to {max(spent.values()):.2f} per learner")
 
-    def pct(value: float | None) -> str:
-        return "n/a" if value is None else f"{100 * value:.1f}%"
-
-    table.add_row("final accuracy", pct(result.final_accuracy))
-    table.add_row("centralized accuracy", pct(result.centralized_accuracy))
+    metric = result.metric
+    if result.initial_score is not None:
+        table.add_row(f"initial {metric.name}", metric.format(result.initial_score))
+    table.add_row(f"final {metric.name}", f"{metric.format(result.final_accuracy)} ({metric.direction})")
+    if result.centralized_accuracy is not None or metric.percent:
+        table.add_row(f"centralized {metric.name}", metric.format(result.centralized_accuracy))
     if result.communication_cost is not None:
         table.add_row("communication cost", f"{result.communication_cost:.4f} (sum of hand-over costs)")
     table.add_row("time", f"{seconds:.1f} s")

@@ -14,7 +14,15 @@ from rich.console import Console
 from rich.logging import RichHandler
 
 from colearn_chain.cli.app import app
-from colearn_chain.cli.options import STORE_FORMS, StoreEndpointOption, open_store_option
+from colearn_chain.cli.options import (
+    STORE_FORMS,
+    OptionalRpcOption,
+    RpcCaOption,
+    RpcHeaderOption,
+    StoreEndpointOption,
+    open_store_option,
+    rpc_endpoint,
+)
 from colearn_chain.cli.progress import progress_bar
 from colearn_chain.errors import ColearnFileError, ColearnValueError
 
@@ -121,6 +129,9 @@ def serve_command(
         str | None, typer.Option(help=f"The content store, {STORE_FORMS} (default: the deployment's).")
     ] = None,
     store_endpoint: StoreEndpointOption = None,
+    rpc: OptionalRpcOption = None,
+    rpc_header: RpcHeaderOption = None,
+    rpc_ca: RpcCaOption = None,
 ) -> None:
     """Nominate every round's proposer of a deployed experiment until it finishes."""
     from colearn_chain.chain import connect
@@ -140,7 +151,7 @@ def serve_command(
     from colearn_chain.deployment import Deployment
 
     spec = Deployment.load(deployment)
-    client = spec.attach(connect(spec.rpc_url))
+    client = spec.attach(connect(rpc_endpoint(rpc or spec.rpc_url, rpc_header, rpc_ca)))
     blob_store = open_store_option(store or spec.store, store_endpoint)
     console.print(f"serving {policy} as the selector of {client.address} from {signer.address}")
 

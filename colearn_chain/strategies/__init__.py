@@ -25,9 +25,7 @@ def make_strategy(name: str, params: Mapping[str, Any] | None = None) -> Proposa
     try:
         factory = STRATEGIES[name]
     except KeyError:
-        raise ColearnValueError(
-            f"unknown strategy {name!r}: choose one of {', '.join(sorted(STRATEGIES))}"
-        ) from None
+        raise ColearnValueError(f"unknown strategy {name!r}: choose one of {', '.join(sorted(STRATEGIES))}") from None
     return factory(params or {})
 
 

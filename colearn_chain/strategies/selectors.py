@@ -26,6 +26,7 @@ _NEEDS_POLICY = (
     "(train one with `colearn-chain selector train --out policy.onnx`)"
 )
 
+
 class _Selector(ProposalStrategy):
     """A strategy that picks the proposer; the proposer's own training is the proposal."""
 

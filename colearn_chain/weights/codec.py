@@ -104,9 +104,7 @@ SUPPORTED_DTYPES: tuple[str, ...] = tuple(sorted(_DTYPE_BY_NAME))
 # numpy refuses arrays of more dimensions than this; a blob claiming more is malformed.
 _MAX_NDIM = 32
 # TensorProto's typed value fields; this project writes raw_data only.
-_TYPED_FIELDS = (
-    "float_data", "int32_data", "string_data", "int64_data", "double_data", "uint64_data"
-)
+_TYPED_FIELDS = ("float_data", "int32_data", "string_data", "int64_data", "double_data", "uint64_data")
 # How many differences a WeightsSpecMismatch message lists before summarizing the rest.
 _MAX_LISTED_DIFFERENCES = 10
 
@@ -189,8 +187,7 @@ def normalize_weights(weights: WeightsLike) -> dict[str, Array]:
         items = list(zip(_list_names(len(values)), values, strict=True))
     else:
         raise ColearnValueError(
-            f"weights must be a list of arrays or a mapping of name to array, "
-            f"got {type(weights).__name__}"
+            f"weights must be a list of arrays or a mapping of name to array, got {type(weights).__name__}"
         )
     return {name: _as_array(name, value) for name, value in sorted(items, key=lambda kv: kv[0])}
 
@@ -219,9 +216,7 @@ class WeightsSpec:
                 name, dtype, shape = entry
                 dims = tuple(operator.index(dim) for dim in shape)
             except (TypeError, ValueError) as exc:
-                raise ColearnValueError(
-                    f"a WeightsSpec entry must be (name, dtype, shape), got {entry!r}"
-                ) from exc
+                raise ColearnValueError(f"a WeightsSpec entry must be (name, dtype, shape), got {entry!r}") from exc
             _check_name(name)
             if any(dim < 0 for dim in dims):
                 raise ColearnValueError(f"weights {name!r}: shape {dims} has a negative dimension")
@@ -275,9 +270,7 @@ class WeightsSpec:
             listed = found[:_MAX_LISTED_DIFFERENCES]
             more = len(found) - len(listed)
             suffix = f"; and {more} more" if more else ""
-            raise WeightsSpecMismatch(
-                "weights do not fit the receiving model: " + "; ".join(listed) + suffix
-            )
+            raise WeightsSpecMismatch("weights do not fit the receiving model: " + "; ".join(listed) + suffix)
 
 
 def _check_finite(weights: Mapping[str, Array]) -> None:
@@ -288,9 +281,7 @@ def _check_finite(weights: Mapping[str, Array]) -> None:
             if count:
                 bad.append(f"{name!r} ({count} values)")
     if bad:
-        raise NonFiniteWeights(
-            "weights hold NaN or infinity in " + ", ".join(bad) + ": a model cannot use them"
-        )
+        raise NonFiniteWeights("weights hold NaN or infinity in " + ", ".join(bad) + ": a model cannot use them")
 
 
 def _container(weights: Mapping[str, Array]) -> onnx.ModelProto:
@@ -420,8 +411,7 @@ def _check_tensor_count(blob: bytes) -> None:
                     break
         if others > _MAX_OTHER_FIELDS:
             raise MalformedBlob(
-                f"the blob has over {_MAX_OTHER_FIELDS} fields besides its tensors; a weights "
-                "container has a handful"
+                f"the blob has over {_MAX_OTHER_FIELDS} fields besides its tensors; a weights container has a handful"
             )
 
 
@@ -444,20 +434,13 @@ def uses_external_data(tensor: TensorProto) -> bool:
 def _check_structure(model: onnx.ModelProto) -> None:
     """Refuse anything but a bare list of dense initializers, before reading any tensor."""
     graph = model.graph
-    sparse_tensors = [
-        tensor
-        for sparse in graph.sparse_initializer
-        for tensor in (sparse.values, sparse.indices)
-    ]
+    sparse_tensors = [tensor for sparse in graph.sparse_initializer for tensor in (sparse.values, sparse.indices)]
     external = [
-        tensor.name or "<unnamed>"
-        for tensor in [*graph.initializer, *sparse_tensors]
-        if uses_external_data(tensor)
+        tensor.name or "<unnamed>" for tensor in [*graph.initializer, *sparse_tensors] if uses_external_data(tensor)
     ]
     if external:
         raise ExternalDataNotAllowed(
-            f"tensors {external} refer to external data files; a weights blob must carry all "
-            "its data inline"
+            f"tensors {external} refer to external data files; a weights blob must carry all its data inline"
         )
     executable = {
         "nodes": len(graph.node),
@@ -470,15 +453,13 @@ def _check_structure(model: onnx.ModelProto) -> None:
     present = [f"{what}: {count}" for what, count in executable.items() if count]
     if present:
         raise GraphNodesNotAllowed(
-            f"the blob carries a graph ({', '.join(present)}); a weights blob holds only "
-            "initializers and is never run"
+            f"the blob carries a graph ({', '.join(present)}); a weights blob holds only initializers and is never run"
         )
     if len(graph.sparse_initializer):
         raise MalformedBlob("the blob has sparse initializers; weights must be dense tensors")
     if model.ir_version != WEIGHTS_IR_VERSION:
         raise MalformedBlob(
-            f"the blob has ONNX IR version {model.ir_version}; this project's weights "
-            f"format uses {WEIGHTS_IR_VERSION}"
+            f"the blob has ONNX IR version {model.ir_version}; this project's weights format uses {WEIGHTS_IR_VERSION}"
         )
     opsets = [(opset.domain, opset.version) for opset in model.opset_import]
     if opsets != [("", WEIGHTS_OPSET)]:
@@ -505,17 +486,14 @@ def _read_tensor(tensor: TensorProto) -> Array:
             f"may only use {', '.join(SUPPORTED_DTYPES)}"
         )
     if any(len(getattr(tensor, field)) for field in _TYPED_FIELDS) or tensor.HasField("segment"):
-        raise MalformedBlob(
-            f"tensor {name!r} is not stored as a single raw_data field, as this project writes it"
-        )
+        raise MalformedBlob(f"tensor {name!r} is not stored as a single raw_data field, as this project writes it")
     dims = tuple(tensor.dims)
     if len(dims) > _MAX_NDIM or any(dim < 0 for dim in dims):
         raise MalformedBlob(f"tensor {name!r} has an invalid shape {dims}")
     expected = math.prod(dims) * dtype.itemsize
     if len(tensor.raw_data) != expected:
         raise MalformedBlob(
-            f"tensor {name!r} has {len(tensor.raw_data)} bytes of data; shape {dims} of "
-            f"{dtype.name} needs {expected}"
+            f"tensor {name!r} has {len(tensor.raw_data)} bytes of data; shape {dims} of {dtype.name} needs {expected}"
         )
     try:
         if expected == 0:

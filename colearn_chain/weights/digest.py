@@ -49,14 +49,10 @@ def normalize_digest(digest: str | bytes) -> str:
             )
         return raw.hex()
     if not isinstance(digest, str):
-        raise ColearnValueError(
-            f"a digest must be a hex string or 32 bytes, got {type(digest).__name__}"
-        )
+        raise ColearnValueError(f"a digest must be a hex string or 32 bytes, got {type(digest).__name__}")
     text = digest[2:] if digest[:2] in ("0x", "0X") else digest
     if len(text) != DIGEST_HEX_LENGTH or not _HEX_DIGITS.issuperset(text):
-        raise ColearnValueError(
-            f"{digest!r} is not a sha256 digest: expected 64 hex characters, optionally after 0x"
-        )
+        raise ColearnValueError(f"{digest!r} is not a sha256 digest: expected 64 hex characters, optionally after 0x")
     return text.lower()
 
 
@@ -102,7 +98,6 @@ class Digest(str):
     def prefixed(self) -> str:
         """``0x`` + the hex, as results and audit JSON write hashes."""
         return "0x" + self
-
 
 
 def bytes32_or_zero(digest: Digest | None) -> bytes:

@@ -70,9 +70,7 @@ def export_torch_model(
         If torch cannot export the module (an unsupported operator, several inputs or
         outputs, ...) or the exported model does not pass ``onnx.checker``.
     """
-    dynamic_axes = (
-        {INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}} if dynamic_batch else None
-    )
+    dynamic_axes = {INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}} if dynamic_batch else None
     was_training = module.training
     module.eval()
     try:
@@ -109,9 +107,7 @@ def export_torch_model(
         model = onnx.load_from_string(blob)
         onnx.checker.check_model(model)
     except Exception as exc:
-        raise ColearnRuntimeError(
-            f"the ONNX model exported from {type(module).__name__} is invalid ({exc})"
-        ) from exc
+        raise ColearnRuntimeError(f"the ONNX model exported from {type(module).__name__} is invalid ({exc})") from exc
     external = [t.name for t in model.graph.initializer if uses_external_data(t)]
     if external:  # torch moves weights out of a model over protobuf's 2 GB limit
         raise ColearnRuntimeError(

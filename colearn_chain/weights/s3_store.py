@@ -239,8 +239,7 @@ class S3Store(ContentStore):
             | ConnectionError,
         ):
             return StoreUnavailable(
-                f"cannot reach the content store {where} to {action} after {self.attempts} attempts: "
-                f"{_one_line(exc)}"
+                f"cannot reach the content store {where} to {action} after {self.attempts} attempts: {_one_line(exc)}"
             )
         return ColearnRuntimeError(f"the content store {where} could not {action}: {_one_line(exc)}")
 

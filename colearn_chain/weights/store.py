@@ -196,9 +196,7 @@ class InMemoryStore(ContentStore):
     that hands its own can corrupt a blob behind the store's back and check that reads refuse it.
     """
 
-    def __init__(
-        self, blobs: MutableMapping[str, bytes] | None = None, *, max_bytes: int = DEFAULT_MAX_BYTES
-    ) -> None:
+    def __init__(self, blobs: MutableMapping[str, bytes] | None = None, *, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
         self.max_bytes = check_cap(max_bytes)
         self._blobs: MutableMapping[str, bytes] = {} if blobs is None else blobs
         self._lock = threading.Lock()
@@ -373,8 +371,7 @@ class LocalDirectoryStore(ContentStore):
             info = os.fstat(fd)
             if not stat.S_ISREG(info.st_mode):
                 raise UnsafeBlob(
-                    f"refusing to read {path}: it is {_kind(info.st_mode)}, not a regular file, "
-                    "so it counts as missing"
+                    f"refusing to read {path}: it is {_kind(info.st_mode)}, not a regular file, so it counts as missing"
                 )
             if info.st_size > limit:
                 raise too_large(f"the blob {path}", info.st_size, limit)

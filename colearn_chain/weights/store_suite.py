@@ -102,15 +102,13 @@ class ContentStoreSuite:
     def test_digests_are_accepted_in_every_spelling(self, store: ContentStore) -> None:
         data = _blob(5, 100)
         digest = store.put(data)
-        for spelling in (digest, "0x" + digest, "0X" + digest.upper(), digest.upper(),
-                         Digest(digest).bytes32):
+        for spelling in (digest, "0x" + digest, "0X" + digest.upper(), digest.upper(), Digest(digest).bytes32):
             assert store.has(spelling)
             assert store.get(spelling) == data
 
     @pytest.mark.parametrize(
         "bad",
-        ["", "0x", "abc", "g" * 64, "a" * 63, "a" * 65, "0x" + "a" * 63, " " + "a" * 64,
-         b"\x00" * 31, 42],
+        ["", "0x", "abc", "g" * 64, "a" * 63, "a" * 65, "0x" + "a" * 63, " " + "a" * 64, b"\x00" * 31, 42],
     )
     def test_malformed_digests_are_value_errors(self, store: ContentStore, bad: Any) -> None:
         for operation in (store.get, store.has):
@@ -239,14 +237,10 @@ class MultiProcessStoreSuite:
         """Debris a store's writes may leave behind (temporary files); must be empty after."""
         return []
 
-    def test_concurrent_processes_put_the_same_and_different_blobs(
-        self, store: ContentStore
-    ) -> None:
+    def test_concurrent_processes_put_the_same_and_different_blobs(self, store: ContentStore) -> None:
         context: Any = multiprocessing.get_context(self.start_method)
         shared = [_blob(200 + i, 200_000) for i in range(6)]
-        own = [
-            [_blob(10_000 * (p + 1) + i, 50_000) for i in range(6)] for p in range(self.processes)
-        ]
+        own = [[_blob(10_000 * (p + 1) + i, 50_000) for i in range(6)] for p in range(self.processes)]
         barrier = context.Barrier(self.processes)
         errors = context.Queue()
         workers = [

@@ -96,6 +96,49 @@ def test_evaluate_accepts_lists_and_onnx_bytes() -> None:
     assert as_list == pytest.approx(learner.evaluate(proposal, holdout))
 
 
+def test_an_evaluator_reuses_its_model_and_scores_as_a_fresh_one() -> None:
+    task = get_task("digits-cnn")  # batch-norm buffers: a reused model must take them too
+    learner = task.make_learner(0, 2, seed=0)
+    holdout = task.holdout(0)
+    evaluate = task.evaluator(holdout)
+    trained, initial = learner.mli_propose_weights(), learner.mli_get_current_weights()
+    assert [evaluate(trained), evaluate(initial), evaluate(trained)] == [
+        task.evaluate(trained, holdout),
+        task.evaluate(initial, holdout),
+        task.evaluate(trained, holdout),
+    ]
+
+
+def test_holdout_evaluation_runs_on_the_learners_single_thread(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Evaluating between two learners' calls keeps torch on one thread: no pool to rebuild."""
+    import torch
+
+    import learners.torch_learner as torch_learner
+
+    task = get_task("digits-mlp")
+    learner = task.make_learner(0, 2, seed=0)
+    evaluate = task.evaluator(task.holdout(0))
+    weights = learner.mli_get_current_weights()
+    seen: list[int] = []
+    score = torch_learner.score_module
+
+    def spy(*args: object, **kwargs: object) -> tuple[float, float]:
+        seen.append(torch.get_num_threads())
+        return score(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(torch_learner, "score_module", spy)
+    previous = torch.get_num_threads()
+    torch.set_num_threads(2)  # the process's own setting, as on a 2-core machine
+    try:
+        for _ in range(2):
+            learner.mli_test_weights(weights)
+            evaluate(weights)
+        assert torch.get_num_threads() == 2  # restored for the rest of the process
+    finally:
+        torch.set_num_threads(previous)
+    assert len(seen) >= 4 and set(seen) == {1}
+
+
 def _collective(name: str, count: int, rounds: int, seed: int = 0, partition: str = "iid") -> tuple[float, float]:
     """(initial, final) holdout accuracy of round-robin proposals accepted by majority vote."""
     task = get_task(name)
