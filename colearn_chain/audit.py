@@ -434,10 +434,10 @@ def audit_deployment(
     ColearnFileError, ColearnValueError
         For an unreadable cost file or a matrix of the wrong shape, negative or non-finite.
     """
-    from colearn_chain.chain import CollectiveLearningClient, connect
+    from colearn_chain.chain import connect
 
     chain = chain or connect(rpc or deployment.rpc_url)
-    client = CollectiveLearningClient.at(chain, deployment.contract, deployment.deployment_block)
+    client = deployment.attach(chain)
     report = audit_contract(client, store, check, evaluate, deployment.learner)
     if cost is not None or cost_seed is not None:
         from colearn_chain.strategies.rl.cost import cost_matrix, read_cost_csv

@@ -409,10 +409,7 @@ def join_experiment(
     position = deployment.learners.index(account.address)
     spec = LearnerSpec.from_json(deployment.learner)
     learner = spec.build(position if index is None else index, partition=partition, data_file=data)
-    chain = connect(rpc or deployment.rpc_url)
-    if chain.chain_id != deployment.chain_id:
-        raise ColearnValueError(f"the node is on chain {chain.chain_id}, the deployment on chain {deployment.chain_id}")
-    client = CollectiveLearningClient.at(chain, deployment.contract, deployment.deployment_block)
+    client = deployment.attach(connect(rpc or deployment.rpc_url))
     strategy = make_strategy(deployment.strategy, deployment.strategy_params)
     strategy.check_distributed()
     return Participant(client, account, learner, store, strategy, settings, seed=spec.seed)

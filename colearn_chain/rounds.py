@@ -27,6 +27,7 @@ from colearn_chain.interface import (
     onnx_to_weights,
     publishable_onnx,
 )
+from colearn_chain.learner_guard import clamp_vote_score
 from colearn_chain.privacy import budget_exceeded, privacy_manifest
 from colearn_chain.strategies.base import Proposal, ProposalStrategy, RoundContext
 from colearn_chain.weights.codec import Array, WeightsSpec, decode_weights
@@ -251,7 +252,10 @@ def judge_test(proposed: ProposedWeights, digest: str, who: str = "learner") -> 
         reason = f"vote score of proposal {digest[:12]}... is not finite ({proposed.vote_score})"
         log.warning("%s rejects: %s", who, reason)
         return VoteDecision(False, 0.0, reason, proposed.weights)
-    return VoteDecision(bool(proposed.vote), float(proposed.vote_score), None, proposed.weights)
+    score = clamp_vote_score(float(proposed.vote_score))
+    if score != proposed.vote_score:
+        log.warning("%s: vote score %g is beyond what a ledger keeps; recorded as %g", who, proposed.vote_score, score)
+    return VoteDecision(bool(proposed.vote), score, None, proposed.weights)
 
 
 def adopt(

@@ -42,6 +42,10 @@ EMBEDDED_RPC = "embedded"
 BuiltExperiment = tuple[list[MachineLearningInterface], Evaluator | None, Callable[[], float] | None]
 
 
+#: The most learners one ``run`` simulates (600 were tested; each holds a model and a data shard).
+MAX_LEARNERS = 10_000
+
+
 class RunSettings(BaseModel):
     """Everything ``colearn-chain run`` takes; a config file holds the same keys.
 
@@ -51,10 +55,11 @@ class RunSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    learners: int = Field(5, description="number of learners")
-    rounds: int = Field(15, description="rounds to play")
-    seed: int = Field(0, description="seed of data splits, initial weights and training")
-    threshold: float = Field(0.5, description="share of voters that must approve, in (0, 1]")
+    # strict: a config file's ``learners = true`` or ``rounds = "5"`` is an error, not 1 or 5
+    learners: int = Field(5, description="number of learners", strict=True)
+    rounds: int = Field(15, description="rounds to play", strict=True)
+    seed: int = Field(0, description="seed of data splits, initial weights and training", strict=True)
+    threshold: float = Field(0.5, description="share of voters that must approve, in (0, 1]", strict=True)
     setting: str = Field("platform", description="platform (the default) or hl (Homogeneous Learning's)")
     partition: str = Field("iid", description="iid, dirichlet:ALPHA or dominant (hl's default: dominant)")
     task: str = Field("digits-mlp", description="built-in task (ignored with learner)")
@@ -63,9 +68,9 @@ class RunSettings(BaseModel):
     strategy: str = Field("round-robin", description="how proposals are made")
     strategy_params: dict[str, Any] = Field(default_factory=dict, description="the strategy's settings")
     rpc: str | None = Field(None, description="JSON-RPC URL; the embedded chain if unset")
-    cost_seed: int = Field(0, description="seed of the random communication cost matrix")
+    cost_seed: int = Field(0, description="seed of the random communication cost matrix", strict=True)
     cost: Path | None = Field(None, description="a CSV of real hand-over costs between the learners")
-    centralized_epochs: int = Field(30, description="epochs of the centralized upper bound")
+    centralized_epochs: int = Field(30, description="epochs of the centralized upper bound", strict=True)
     dp: dict[str, float] | None = Field(None, description="differential privacy: colearn's DiffPrivConfig fields")
 
     @field_serializer("rpc")
@@ -87,6 +92,8 @@ class RunSettings(BaseModel):
     def _positive_learners(cls, value: int) -> int:
         if value < 1:
             raise ValueError("an experiment needs at least 1 learner")
+        if value > MAX_LEARNERS:
+            raise ValueError(f"at most {MAX_LEARNERS} learners run on one machine, got {value}")
         return value
 
     @field_validator("rounds", "centralized_epochs")
@@ -117,7 +124,7 @@ def load_config(path: Path) -> dict[str, Any]:
             return tomllib.load(handle)
     except FileNotFoundError as exc:
         raise ColearnFileError(f"config file {path} does not exist") from exc
-    except (OSError, tomllib.TOMLDecodeError) as exc:
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise ColearnFileError(f"config file {path} is not valid TOML: {exc}") from exc
 
 

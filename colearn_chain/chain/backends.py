@@ -116,6 +116,9 @@ class ChainBackend(Protocol):
     def code(self, address: str) -> bytes:
         """The runtime code at ``address`` (empty for an account)."""
 
+    def block_hash(self, number: int) -> bytes | None:
+        """The hash of block ``number``, or None if the chain has not mined it."""
+
     def call(self, to: str | None, data: bytes, sender: str | None = None, block: int | str = "latest") -> bytes:
         """Execute a read-only call at ``block`` (``to`` None: run ``data`` as creation code)."""
 
@@ -182,6 +185,16 @@ class EthTesterBackend:
         def read() -> bytes:
             code = self._tester.get_code(address)
             return bytes.fromhex(code[2:]) if isinstance(code, str) else bytes(code)
+
+        return self._run(read)
+
+    def block_hash(self, number: int) -> bytes | None:
+        def read() -> bytes | None:
+            try:
+                block = self._pyevm.chain.get_canonical_block_header_by_number(number)
+            except Exception:  # py-evm's HeaderNotFound: no such block yet
+                return None
+            return bytes(block.hash)
 
         return self._run(read)
 
@@ -384,6 +397,16 @@ class RpcBackend:
 
     def code(self, address: str) -> bytes:
         return self._guard(lambda: bytes(self.w3.eth.get_code(address)))  # type: ignore[arg-type]
+
+    def block_hash(self, number: int) -> bytes | None:
+        from web3.exceptions import BlockNotFound
+
+        try:
+            block = self._guard(lambda: self.w3.eth.get_block(number))
+        except BlockNotFound:
+            return None
+        found = block.get("hash")
+        return bytes(found) if found is not None else None
 
     def call(self, to: str | None, data: bytes, sender: str | None = None, block: int | str = "latest") -> bytes:
         from web3.exceptions import ContractCustomError, ContractLogicError, ContractPanicError

@@ -86,6 +86,10 @@ class Chain:
         """The runtime code at ``address`` (empty for an account)."""
         return self.backend.code(address)
 
+    def block_hash(self, number: int) -> bytes | None:
+        """The hash of block ``number`` (None if not mined): block 0's names the chain's genesis."""
+        return self.backend.block_hash(number)
+
     def call(self, to: str | None, data: bytes, sender: str | None = None, block: int | str = "latest") -> bytes:
         """Execute a read-only call (``to`` None: creation code); raises :class:`RevertData`."""
         return self.backend.call(to, data, sender, block)

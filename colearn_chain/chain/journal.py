@@ -79,6 +79,9 @@ class JournaledBackend:
     def code(self, address: str) -> bytes:
         return self.inner.code(address)
 
+    def block_hash(self, number: int) -> bytes | None:
+        return self.inner.block_hash(number)
+
     def call(self, to: str | None, data: bytes, sender: str | None = None, block: int | str = "latest") -> bytes:
         return self.inner.call(to, data, sender, block)
 

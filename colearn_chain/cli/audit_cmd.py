@@ -90,9 +90,13 @@ def audit_command(
     from eth_utils.address import is_address, to_checksum_address
 
     from colearn_chain.audit import audit_deployment
+    from colearn_chain.cli.checks import non_negative, output_file
     from colearn_chain.deployment import Deployment
     from colearn_chain.run_dir import deployment_file, recorded_cost, run_store, saved_chain
 
+    non_negative("--round", round)
+    if plot is not None:
+        output_file("--plot", plot, (".png",))
     if (source is None) == (deployment is None):
         raise ColearnValueError("give the deployment file or run directory once: as an argument or with --deployment")
     target = source if source is not None else deployment

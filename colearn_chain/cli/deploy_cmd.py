@@ -41,6 +41,8 @@ def parse_ether(text: str) -> int:
         amount = Decimal(text)
     except InvalidOperation:
         raise ColearnValueError(f"--fund takes an amount of ether such as 0.5, got {text!r}") from None
+    if not amount.is_finite():
+        raise ColearnValueError(f"--fund takes a finite amount of ether, got {text!r}")
     if amount <= 0:
         raise ColearnValueError(f"--fund must be positive, got {text}")
     return int(amount * 10**18)

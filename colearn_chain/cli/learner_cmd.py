@@ -51,7 +51,12 @@ def learner_command(
     again at any point: the state is rebuilt from the chain and the store. Warns when it starts
     after the current round's window has closed (that round goes on without it).
     """
+    from colearn_chain.cli.checks import data_file, non_negative_seconds, positive_seconds
     from colearn_chain.deployment import Deployment
+
+    positive_seconds("--poll", poll)
+    non_negative_seconds("--max-outage", max_outage)
+    data_file("--data", data)
     from colearn_chain.participant import ParticipantSettings, join_experiment
     from colearn_chain.schedule import late_start_warning
 

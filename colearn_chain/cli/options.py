@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -10,6 +11,7 @@ import typer
 from eth_account.signers.local import LocalAccount
 
 from colearn_chain.chain.accounts import load_keystore
+from colearn_chain.errors import ColearnValueError
 
 if TYPE_CHECKING:
     from colearn_chain.chain.endpoint import RpcEndpoint
@@ -70,11 +72,20 @@ def rpc_endpoint(url: str, headers: list[str] | None, ca_file: Path | None) -> R
 
 
 def password(confirm: bool = False) -> str:
-    """The keystore password: ``$COLEARN_CHAIN_PASSWORD``, else a hidden prompt (never an argument)."""
+    """The keystore password: ``$COLEARN_CHAIN_PASSWORD``, else a hidden prompt (never an argument).
+
+    Only these two sources: without a terminal (a script, a service, CI) a prompt could only
+    echo or hang, so the error says to set the variable instead.
+    """
     from_env = os.environ.get(PASSWORD_ENV)
     if from_env is not None:
         return from_env
-    value: str = typer.prompt("keystore password", hide_input=True, confirmation_prompt=confirm)
+    if not (sys.stdin.isatty() and sys.stderr.isatty()):
+        raise ColearnValueError(f"no keystore password: set {PASSWORD_ENV}, or run the command in a terminal")
+    try:
+        value: str = typer.prompt("keystore password", hide_input=True, confirmation_prompt=confirm, err=True)
+    except (typer.Abort, EOFError, KeyboardInterrupt):
+        raise ColearnValueError(f"no keystore password given (type it, or set {PASSWORD_ENV})") from None
     return value
 
 
