@@ -23,7 +23,7 @@ def test_a_learner_declares_its_score_and_direction_as_colearn_did() -> None:
 
 def test_the_built_in_learners_say_what_their_vote_scores_are() -> None:
     torch_like = TorchLearner.__new__(TorchLearner)
-    torch_like.vote_criterion = "loss"  # type: ignore[misc]
+    torch_like.vote_criterion = "loss"
     assert vote_metric(torch_like).label == "vote loss (lower is better)"
     agent = AgentLearner.__new__(AgentLearner)
     assert vote_metric(agent).label == "mean return (higher is better)"
