@@ -112,6 +112,8 @@ class ExperimentResult:
     metric: Metric = ACCURACY
     #: The initial global model's score, before any round.
     initial_score: float | None = None
+    #: What the votes' scores are (a vote loss, a mean return, ...): the vote log says which.
+    vote_metric: Metric | None = None
 
     @property
     def communication_cost(self) -> float | None:
@@ -145,6 +147,7 @@ class ExperimentResult:
             "learners": self.learners,
             "metric": self.metric.to_json(),
             "initial_score": self.initial_score,
+            "vote_score": None if self.vote_metric is None else self.vote_metric.to_json(),
             "final_score": self.final_accuracy,
             "centralized_score": self.centralized_accuracy,
             "settings": self.settings,

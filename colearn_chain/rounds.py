@@ -227,7 +227,8 @@ def load_for_vote(
     """The first half of :func:`decide_vote`: the proposal in ``learner``'s layout, or a reject.
 
     ``like`` is the learner's current weights when the caller already has them (the layout to
-    decode into); a missing, corrupt or invalid blob is a reject with its reason.
+    decode into); a missing, corrupt or invalid blob is a reject with its reason, an unreachable
+    store (:class:`StoreUnavailable`) an error: the outage says nothing about the proposal.
     """
     try:
         if like is not None and shared is not None:

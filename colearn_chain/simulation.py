@@ -8,7 +8,7 @@ JSON-RPC node, or memory), plays the rounds and returns the results.
 from __future__ import annotations
 
 import tomllib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -22,7 +22,7 @@ from colearn_chain.errors import ColearnFileError, ColearnValueError
 from colearn_chain.experiment import Evaluator, Experiment, mean_test_score, publish_initial_model
 from colearn_chain.interface import MachineLearningInterface
 from colearn_chain.ledger import ChainLedger, InMemoryLedger, Ledger, threshold_to_bps
-from colearn_chain.metrics import ACCURACY, Metric, metric_of
+from colearn_chain.metrics import ACCURACY, Metric, declared_metric, metric_of, vote_metric
 from colearn_chain.plugins import SETTINGS, LearnerSource, build_all, learner_source
 from colearn_chain.privacy import dp_config_from_params
 from colearn_chain.records import ExperimentResult, RoundRecord, RunStatus
@@ -206,9 +206,18 @@ def funding_accounts(chain: Chain) -> list[Any]:
     return deployer
 
 
-def experiment_metric(settings: RunSettings) -> Metric:
-    """What the experiment's scores are: the learner source's metric (accuracy for classifiers)."""
-    return metric_of(learner_source(settings.task, settings.learner, settings.data))
+def experiment_metric(settings: RunSettings, learners: Sequence[MachineLearningInterface] = ()) -> Metric:
+    """What the experiment's held-out scores are.
+
+    The learner source's metric where it declares one (an RL task: mean return); for a user's
+    learner, whose own ``test_score`` the platform averages, the score the learner declares
+    (``score_name``, e.g. ``test loss``, lower is better); accuracy otherwise.
+    """
+    source = learner_source(settings.task, settings.learner, settings.data)
+    if getattr(source, "metric", None) is not None:
+        return metric_of(source)
+    declared = declared_metric(learners[0]) if learners else None
+    return declared if declared is not None else ACCURACY
 
 
 def build_chain_ledger(
@@ -323,6 +332,7 @@ class Simulation:
             hand_over_costs=hand_over_costs(experiment_cost_matrix(self.settings), proposers),
             metric=self.metric,
             initial_score=self.initial_score,
+            vote_metric=vote_metric(self.experiment.learners[0]),
             status=status,
             error=error,
             resume={"training_counts": training_counts(self.experiment.learners)},
@@ -468,7 +478,7 @@ def prepare_simulation(
             pool.close()
         raise
     experiment = Experiment(learners, ledger, store, strategy, initial, evaluate, settings.seed)
-    return Simulation(settings, experiment, centralized, experiment_metric(settings), pool=pool)
+    return Simulation(settings, experiment, centralized, experiment_metric(settings, learners), pool=pool)
 
 
 def run_simulation(
@@ -549,4 +559,4 @@ def resume_simulation(
     for learner, count in zip(learners, counts or [], strict=False):
         if count is not None and hasattr(learner, "training_count"):
             learner.training_count = count
-    return Simulation(settings, experiment, centralized, experiment_metric(settings), initial_score)
+    return Simulation(settings, experiment, centralized, experiment_metric(settings, learners), initial_score)

@@ -51,3 +51,20 @@ def test_a_store_that_never_comes_back_is_a_clear_failure(monkeypatch: pytest.Mo
     participant.settings = ParticipantSettings(poll_interval=0.01, max_outage=0.2, retry_delay=0.02)
     with pytest.raises(NodeUnreachable, match="the store has been unreachable for"):
         participant.run()
+
+
+def test_a_signed_vote_unread_during_an_outage_is_read_once_the_store_answers(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from colearn_chain.vote_relay import VoteCollector
+    from tests.test_vote_relay import _setup as _relay_setup
+
+    client, accounts, participants, store = _relay_setup(rounds=1)
+    first, second, third = participants
+    assert first.step() and second.step() and third.step()  # a proposal and two signed votes posted
+    proposal = client.round_info(0).weights
+    collector = VoteCollector(store, client.address, client.chain.chain_id, client.learners())
+    monkeypatch.setattr(store, "get", _unreachable_for(store.get, failures=1))
+    with pytest.raises(StoreUnavailable):
+        collector.votes(0, proposal)  # the relayer's step fails, and run() waits the outage out
+    assert set(collector.votes(0, proposal)) == {accounts[1].address, accounts[2].address}  # none lost

@@ -66,9 +66,11 @@ def data_file(option: str, path: Path | None) -> Path | None:
 
     The loader's checks (finite, float32-representable features; integer labels that are
     class indices; at least two classes) run before a results directory, a keystore or a
-    chain is touched; the file is read again when the learners are built.
+    chain is touched; the file is read again when the learners are built. A ``.json`` file is
+    an RL participant's own environment (its variant's parameters): the task checks it when it
+    builds the learner, before any chain or store is touched.
     """
-    if path is not None:
+    if path is not None and path.suffix.lower() != ".json":
         from learners.data import load_data_file
 
         load_data_file(path)
