@@ -324,7 +324,10 @@ def parse_manifest(data: bytes) -> Manifest:
     require(isinstance(document["excluded"], list), "the manifest's excluded is not a list")
     inputs = tuple(_parse_input(entry, i) for i, entry in enumerate(document["inputs"]))
     excluded = tuple(_parse_excluded(entry, i) for i, entry in enumerate(document["excluded"]))
-    learners = [entry.learner.lower() for entry in inputs] + [entry.learner.lower() for entry in excluded]
+    # A FedFormer slot whose contribution was excluded keeps its owner's earlier encoder ("kept"):
+    # that input names the same learner as the exclusion, once as each.
+    contributed = [entry.learner.lower() for entry in inputs if not entry.details.get("kept")]
+    learners = contributed + [entry.learner.lower() for entry in excluded]
     require(len(learners) == len(set(learners)), "the manifest lists a learner more than once")
     return Manifest(
         strategy=strategy,
