@@ -150,7 +150,7 @@ FEDFORMER_TASKS = MappingProxyType(
                 {"learning_starts": 100},
                 FedFormerSettings(layers=1, heads=2, width=32),
                 from_saved=8,
-                agent=AgentSettings(steps_per_proposal=600, vote_episodes=2, test_episodes=1),
+                agent=AgentSettings(steps_per_proposal=800, vote_episodes=2, test_episodes=1),
                 fedformer=FedFormerAgentSettings(vote_gradient_steps=50),
                 heldout_count=2,
                 heldout_episodes=2,
