@@ -29,14 +29,14 @@ def mt10_task_names() -> tuple[str, ...]:
     """The ten MT10 task names, in Meta-World's order."""
     import metaworld
 
-    return tuple(metaworld.MT10(seed=0).train_classes)
+    return tuple(metaworld.MT10(seed=0).train_classes)  # type: ignore[no-untyped-call]
 
 
 @lru_cache(maxsize=16)
 def _benchmark(task: str) -> Any:
     import metaworld
 
-    return metaworld.MT1(task, seed=0)
+    return metaworld.MT1(task, seed=0)  # type: ignore[no-untyped-call]
 
 
 def _build(task: str, params: Mapping[str, float], max_steps: int | None) -> gym.Env[Any, Any]:

@@ -29,7 +29,7 @@ def test_an_agents_goal_variant_plays_within_the_episode_cap() -> None:
     while not truncated:
         obs, reward, _, truncated, info = env.step(np.zeros(4, np.float32))
         steps += 1
-    assert steps == 20 and np.isfinite(reward) and "success" in info
+    assert steps == 20 and np.isfinite(float(reward)) and "success" in info
 
 
 def test_tasks_are_split_among_agents_with_optional_overlap() -> None:
