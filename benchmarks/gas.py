@@ -299,8 +299,7 @@ def _check_arguments(sizes: Sequence[int], rounds: int) -> list[int]:
         raise ColearnValueError("give at least one number of learners (--sizes)")
     if min(sizes) < 3:
         raise ColearnValueError(
-            "every size must be at least 3 (so that a round has a first and a closing vote), "
-            f"got {min(sizes)}"
+            f"every size must be at least 3 (so that a round has a first and a closing vote), got {min(sizes)}"
         )
     if rounds < 2:
         raise ColearnValueError(f"--rounds must be at least 2 to compare rounds, got {rounds}")
@@ -342,13 +341,9 @@ def measure_gas(
     finally:
         chain.close()
     for previous, current in itertools.pairwise(per_size):
-        current["marginal_per_learner"] = (current["deploy"] - previous["deploy"]) / (
-            current["n"] - previous["n"]
-        )
+        current["marginal_per_learner"] = (current["deploy"] - previous["deploy"]) / (current["n"] - previous["n"])
         # the same marginal seen across sizes: one more learner, one more entry in the batch
-        current["batch_slope_per_learner"] = (current["batch"] - previous["batch"]) / (
-            current["n"] - previous["n"]
-        )
+        current["batch_slope_per_learner"] = (current["batch"] - previous["batch"]) / (current["n"] - previous["n"])
     if per_size:
         per_size[0]["batch_slope_per_learner"] = None  # no smaller size to compare with
     return {"backend": backend, "rounds": rounds, "sizes": per_size}
@@ -477,12 +472,8 @@ def render(figures: dict[str, Any], targets: Sequence[Target], console: Console)
 def main(argv: Sequence[str] | None = None) -> int:
     """Command line: measure, print the tables, write ``--json``; exit 1 if a target fails."""
     parser = argparse.ArgumentParser(description="Gas per operation and per round of the contract.")
-    parser.add_argument(
-        "--sizes", type=int, nargs="+", default=list(DEFAULT_SIZES), help="numbers of learners"
-    )
-    parser.add_argument(
-        "--rounds", type=int, default=DEFAULT_ROUNDS, help="full rounds per size (>= 2)"
-    )
+    parser.add_argument("--sizes", type=int, nargs="+", default=list(DEFAULT_SIZES), help="numbers of learners")
+    parser.add_argument("--rounds", type=int, default=DEFAULT_ROUNDS, help="full rounds per size (>= 2)")
     parser.add_argument("--json", type=Path, metavar="FILE", help="also write the figures as JSON")
     parser.add_argument("--rpc", metavar="URL", help="measure on this JSON-RPC node instead")
     args = parser.parse_args(argv)

@@ -73,9 +73,7 @@ def _setup(chain: Chain, learners: int) -> tuple[CollectiveLearningClient, list[
     return client, accounts
 
 
-def _play_rounds(
-    client: CollectiveLearningClient, learners: Sequence[LocalAccount], first: int, last: int
-) -> int:
+def _play_rounds(client: CollectiveLearningClient, learners: Sequence[LocalAccount], first: int, last: int) -> int:
     """Rounds ``first`` to ``last - 1``: one proposal, then every other learner approves."""
     n = len(learners)
     sent = 0
@@ -161,9 +159,7 @@ def _run_workload(backends: Sequence[_Backend], rounds: int, view_calls: int) ->
         backend.events_seconds = _cold_load(backend.chain, backend.client, expected)
 
 
-def measure_throughput(
-    rounds: int = DEFAULT_ROUNDS, view_calls: int = DEFAULT_VIEW_CALLS
-) -> dict[str, Any]:
+def measure_throughput(rounds: int = DEFAULT_ROUNDS, view_calls: int = DEFAULT_VIEW_CALLS) -> dict[str, Any]:
     """The same workload on a new eth-tester chain and on a new Anvil node; rates and ratios.
 
     Returns
@@ -173,9 +169,7 @@ def measure_throughput(
         each ratio is Anvil's rate divided by eth-tester's.
     """
     if rounds < 1 or view_calls < 1:
-        raise ColearnValueError(
-            f"--rounds and --view-calls must be at least 1, got {rounds} and {view_calls}"
-        )
+        raise ColearnValueError(f"--rounds and --view-calls must be at least 1, got {rounds} and {view_calls}")
     embedded = connect()
     try:
         with running_anvil() as node:
@@ -188,10 +182,7 @@ def measure_throughput(
     finally:
         embedded.close()
     eth_tester, anvil = (backend.figures(view_calls) for backend in backends)
-    ratios = {
-        key: anvil[key] / eth_tester[key]
-        for key in ("tx_per_second", "views_per_second", "events_per_second")
-    }
+    ratios = {key: anvil[key] / eth_tester[key] for key in ("tx_per_second", "views_per_second", "events_per_second")}
     return {
         "rounds": rounds,
         "learners": LEARNERS,
@@ -218,8 +209,7 @@ def _tester_get_logs(chain: Chain, address: str, from_block: int, to_block: int)
 def _check_history(history_rounds: int, compare_rounds: int) -> None:
     if not 1 <= compare_rounds <= history_rounds:
         raise ColearnValueError(
-            "need 1 <= --compare-rounds <= --history-rounds, "
-            f"got {compare_rounds} and {history_rounds}"
+            f"need 1 <= --compare-rounds <= --history-rounds, got {compare_rounds} and {history_rounds}"
         )
 
 
@@ -240,16 +230,10 @@ def measure_history(
         head = chain.block_number()
         prefix_events = _expected_events(HISTORY_LEARNERS, compare_rounds)
         client_seconds = _cold_load(chain, client, prefix_events)
-        logs, get_logs_seconds = _timed(
-            lambda: _tester_get_logs(chain, client.address, client.deployment_block, head)
-        )
+        logs, get_logs_seconds = _timed(lambda: _tester_get_logs(chain, client.address, client.deployment_block, head))
         if logs != prefix_events:
-            raise ColearnRuntimeError(
-                f"{compare_rounds} rounds: get_logs read {logs} logs, expected {prefix_events}"
-            )
-        more, more_seconds = _timed(
-            lambda: _play_rounds(client, learners, compare_rounds, history_rounds)
-        )
+            raise ColearnRuntimeError(f"{compare_rounds} rounds: get_logs read {logs} logs, expected {prefix_events}")
+        more, more_seconds = _timed(lambda: _play_rounds(client, learners, compare_rounds, history_rounds))
         full_events = _expected_events(HISTORY_LEARNERS, history_rounds)
         full_seconds = _cold_load(chain, client, full_events)
         blocks = chain.block_number() - client.deployment_block + 1
@@ -292,8 +276,7 @@ def render(throughput: dict[str, Any], history: dict[str, Any], console: Console
     for label, rate, count, unit, seconds in (
         ("transactions / s", "tx_per_second", "transactions", "tx", "tx_seconds"),
         ("view calls / s (roundInfo)", "views_per_second", "view_calls", "calls", "view_seconds"),
-        ("events / s (cold events(), best of 3)", "events_per_second", "events", "events",
-         "events_seconds"),
+        ("events / s (cold events(), best of 3)", "events_per_second", "events", "events", "events_seconds"),
     ):
         backends.add_row(label, f"{eth[rate]:,.0f}", f"{anvil[rate]:,.0f}", f"{ratios[rate]:.2f}x")
         backends.add_row(
@@ -336,12 +319,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Chain backends' throughput and event loading.")
     parser.add_argument("--rounds", type=int, default=DEFAULT_ROUNDS, help="rounds of the workload")
     parser.add_argument("--view-calls", type=int, default=DEFAULT_VIEW_CALLS, help="views to time")
-    parser.add_argument(
-        "--history-rounds", type=int, default=DEFAULT_HISTORY_ROUNDS, help="rounds of history"
-    )
-    parser.add_argument(
-        "--compare-rounds", type=int, default=DEFAULT_COMPARE_ROUNDS, help="prefix for get_logs"
-    )
+    parser.add_argument("--history-rounds", type=int, default=DEFAULT_HISTORY_ROUNDS, help="rounds of history")
+    parser.add_argument("--compare-rounds", type=int, default=DEFAULT_COMPARE_ROUNDS, help="prefix for get_logs")
     parser.add_argument("--json", type=Path, metavar="FILE", help="also write the figures as JSON")
     args = parser.parse_args(argv)
     try:

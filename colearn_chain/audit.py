@@ -22,12 +22,14 @@ from colearn_chain.chain import events as ev
 from colearn_chain.chain.types import fixed_to_score
 from colearn_chain.errors import ColearnError
 from colearn_chain.history import replay
+from colearn_chain.metrics import Metric, metric_of
 from colearn_chain.privacy import nothing_to_recompute, privacy_of_manifest
 from colearn_chain.weights.digest import Digest
 from colearn_chain.weights.store import BlobNotFound, ContentStore
 
 if TYPE_CHECKING:
     from colearn_chain.chain import Chain, CollectiveLearningClient
+    from colearn_chain.chain.endpoint import RpcEndpoint
     from colearn_chain.deployment import Deployment
 
 #: Version of the JSON layout (bumped on any incompatible change).
@@ -141,6 +143,8 @@ class AuditReport:
     discrepancies: list[Discrepancy] = field(default_factory=list)
     #: Each round's hand-over cost, once :meth:`compute_costs` has been given a cost matrix.
     hand_over_costs: list[float] | None = None
+    #: What the re-evaluated ``accuracy`` column is (an RL task's mean return, say), once evaluated.
+    metric: Metric | None = None
 
     def compute_costs(self, matrix: np.ndarray) -> float:
         """Each round's hand-over cost from the ledger alone, and their sum (the communication cost).
@@ -364,6 +368,13 @@ def model_scorer(data_file: Path, learner: dict[str, Any] | None) -> Callable[[b
     return LearnerSpec.from_json(dict(learner or {})).source().file_scorer(data_file)
 
 
+def evaluation_metric(learner: dict[str, Any] | None) -> Metric:
+    """What ``--evaluate`` scores are, by the deployment's task (accuracy for the classifiers)."""
+    from colearn_chain.learner_spec import LearnerSpec
+
+    return metric_of(LearnerSpec.from_json(dict(learner or {})).source())
+
+
 def attach_privacy(report: AuditReport, store: ContentStore) -> None:
     """Read each proposal's spent (epsilon, delta) from its manifest, and each learner's running epsilon."""
     spent: dict[str, float] = {}
@@ -393,6 +404,7 @@ def audit_contract(
         report.verified = True
     if evaluate is not None:
         evaluate_models(report, store, model_scorer(evaluate, learner))
+        report.metric = evaluation_metric(learner)
     return report
 
 
@@ -400,7 +412,7 @@ def audit_deployment(
     deployment: Deployment,
     store: ContentStore,
     *,
-    rpc: str | None = None,
+    rpc: str | RpcEndpoint | None = None,
     check: bool = False,
     evaluate: Path | None = None,
     cost_seed: int | None = None,
@@ -422,10 +434,10 @@ def audit_deployment(
     ColearnFileError, ColearnValueError
         For an unreadable cost file or a matrix of the wrong shape, negative or non-finite.
     """
-    from colearn_chain.chain import CollectiveLearningClient, connect
+    from colearn_chain.chain import connect
 
     chain = chain or connect(rpc or deployment.rpc_url)
-    client = CollectiveLearningClient.at(chain, deployment.contract, deployment.deployment_block)
+    client = deployment.attach(chain)
     report = audit_contract(client, store, check, evaluate, deployment.learner)
     if cost is not None or cost_seed is not None:
         from colearn_chain.strategies.rl.cost import cost_matrix, read_cost_csv

@@ -47,6 +47,10 @@ class _Checker:
     """One run of the checks on one learner, with its messages prefixed by the learner's name."""
 
     def __init__(self, learner: Any) -> None:
+        from colearn_chain.learner_guard import GuardedLearner
+
+        if isinstance(learner, GuardedLearner):
+            learner = learner.inner  # the checks name and call the user's learner itself
         self.learner = learner
         self.name = type(learner).__name__
 

@@ -253,7 +253,7 @@ class RemoteLearner(MachineLearningInterface):
 
     Besides colearn's five methods, the learner's other public methods (the abilities
     aggregators ask for, such as ``train_sample_count``) are forwarded, and its plain attributes
-    (such as ``vote_criterion``) answered as they were when it was built. ``begin`` starts a
+    (such as ``vote_criterion`` or ``training_count``) read and set in the worker. ``begin`` starts a
     call without waiting, for :func:`call_each`.
     """
 
@@ -291,11 +291,17 @@ class RemoteLearner(MachineLearningInterface):
 
     def __getattr__(self, name: str) -> Any:
         facts: LearnerFacts = self.__dict__["_facts"]
-        if name in facts.values:
-            return facts.values[name]
         if name in facts.methods:
             return lambda *args: self._call(name, *args)
+        if name in facts.values:  # read where it lives: it may have changed (a training counter)
+            return self._call("__getattribute__", name)
         raise AttributeError(f"learner {self.__dict__['_index']} has no attribute {name!r}")
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name.startswith("_"):
+            object.__setattr__(self, name, value)
+        else:  # a learner's setting (``run --resume`` sets the training counter back): set where it lives
+            self._call("__setattr__", name, value)
 
     def __repr__(self) -> str:
         return f"RemoteLearner({self._index}, {type(self._pool).__name__})"

@@ -41,9 +41,11 @@ from colearn_chain.rounds import (
 from colearn_chain.strategies.base import ProposalStrategy, RoundContext
 from colearn_chain.vote_relay import VoteCollector, post_vote
 from colearn_chain.weights.digest import Digest
+from colearn_chain.weights.errors import StoreUnavailable
 from colearn_chain.weights.store import BlobNotFound, ContentStore
 
 if TYPE_CHECKING:
+    from colearn_chain.chain.endpoint import RpcEndpoint
     from colearn_chain.deployment import Deployment
 
 log = logging.getLogger("colearn_chain.participant")
@@ -161,7 +163,11 @@ class Participant:
 
     # -- the loop -------------------------------------------------------------------------
     def run(self) -> None:
-        """Step until the experiment is finished; raises NodeUnreachable after a long outage."""
+        """Step until the experiment is finished; raises NodeUnreachable after a long outage.
+
+        An outage of the node or of a remote store (a host whose link is down) is retried
+        with backoff for up to ``max_outage`` seconds: nothing is voted while it lasts.
+        """
         log.info("learner %d (%s) joined %s", self.index, self.account.address, self.client.address)
         outage_started: float | None = None
         delay = self.settings.retry_delay
@@ -173,14 +179,15 @@ class Participant:
                     return
                 acted = self.step()
                 outage_started, delay = None, self.settings.retry_delay
-            except ChainUnavailable as exc:
+            except (ChainUnavailable, StoreUnavailable) as exc:
+                what = "node" if isinstance(exc, ChainUnavailable) else "store"
                 now = time.monotonic()
                 outage_started = outage_started or now
                 if now - outage_started > self.settings.max_outage:
                     raise NodeUnreachable(
-                        f"the node has been unreachable for {now - outage_started:.0f} s, giving up: {exc}"
+                        f"the {what} has been unreachable for {now - outage_started:.0f} s, giving up: {exc}"
                     ) from exc
-                log.warning("node unreachable (%s); retrying in %.1f s", exc, delay)
+                log.warning("%s unreachable (%s); retrying in %.1f s", what, exc, delay)
                 time.sleep(delay)
                 delay = min(delay * 2, self.settings.max_retry_delay)
                 continue
@@ -367,7 +374,7 @@ def join_experiment(
     account: LocalAccount,
     store: ContentStore,
     *,
-    rpc: str | None = None,
+    rpc: str | RpcEndpoint | None = None,
     data: Path | None = None,
     partition: str = "iid",
     index: int | None = None,
@@ -384,7 +391,7 @@ def join_experiment(
         The content store, already open: the deployment's, or one given instead (the CLI opens
         and checks ``--store`` or the deployment's store before it unlocks the keystore).
     rpc:
-        A node to use instead of the deployment's.
+        A node to use instead of the deployment's (a URL, or an endpoint with credentials).
 
     Raises
     ------
@@ -402,10 +409,7 @@ def join_experiment(
     position = deployment.learners.index(account.address)
     spec = LearnerSpec.from_json(deployment.learner)
     learner = spec.build(position if index is None else index, partition=partition, data_file=data)
-    chain = connect(rpc or deployment.rpc_url)
-    if chain.chain_id != deployment.chain_id:
-        raise ColearnValueError(f"the node is on chain {chain.chain_id}, the deployment on chain {deployment.chain_id}")
-    client = CollectiveLearningClient.at(chain, deployment.contract, deployment.deployment_block)
+    client = deployment.attach(connect(rpc or deployment.rpc_url))
     strategy = make_strategy(deployment.strategy, deployment.strategy_params)
     strategy.check_distributed()
     return Participant(client, account, learner, store, strategy, settings, seed=spec.seed)

@@ -15,6 +15,7 @@ from matplotlib.colors import ListedColormap
 from matplotlib.patches import Patch
 
 from colearn_chain.audit import AuditReport
+from colearn_chain.metrics import ACCURACY
 from colearn_chain.records import ExperimentResult
 
 _ABSENT, _REJECT, _APPROVE, _PROPOSER = 0, 1, 2, 3
@@ -109,7 +110,7 @@ _OUTCOME_MARKS = {"accepted": "✓", "rejected": "✗", "skipped": "s", "in prog
 
 
 def plot_audit(report: AuditReport, path: Path) -> Path:
-    """The audited history: votes per round, and accuracy per round when it was evaluated."""
+    """The audited history: votes per round, and the re-evaluated score per round (named by its metric)."""
     columns: list[VoteColumn] = [
         (r.round, r.proposer, [(v.voter, v.approve) for v in r.votes], _OUTCOME_MARKS[r.outcome]) for r in report.rounds
     ]
@@ -123,7 +124,7 @@ def plot_audit(report: AuditReport, path: Path) -> Path:
         ax = axes[1][0]
         ax.plot([r.round for r in evaluated], [r.accuracy for r in evaluated], marker="o", markersize=3)
         ax.set_xlabel("round")
-        ax.set_ylabel("accuracy on the auditor's data")
+        ax.set_ylabel(f"{(report.metric or ACCURACY).label} on the auditor's data")
         ax.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(path)

@@ -61,7 +61,7 @@ class RoundRecord:
     def from_json(cls, data: dict[str, Any]) -> RoundRecord:
         """The round back from its ``results.json`` form (``run --resume`` reads the rounds done)."""
         fields = {k: v for k, v in data.items() if k in cls.__dataclass_fields__ and k != "votes"}
-        fields.setdefault("test_accuracy", data.get("test_score"))  # a task not scored by accuracy
+        fields.setdefault("test_accuracy", data.get("test_score"))  # a task not scored by accuracy writes only this
         votes = [VoteRecord(**vote) for vote in data.get("votes", [])]
         return cls(votes=votes, **fields)
 
@@ -103,15 +103,17 @@ class ExperimentResult:
     settings: dict[str, Any] = field(default_factory=dict)
     #: Each round's hand-over cost (from the previous round's proposer), in round order.
     hand_over_costs: list[float] | None = None
-    #: What the scores are (accuracy, mean return, ...): results.json, tables and plots name it.
-    metric: Metric = ACCURACY
-    #: The initial global model's score, before any round.
-    initial_score: float | None = None
     status: RunStatus = "complete"
     #: The one-line error a ``failed`` run ended with.
     error: str | None = None
     #: What ``run --resume`` needs beyond the rounds: each learner's number of trainings so far.
     resume: dict[str, Any] | None = None
+    #: What the scores are (accuracy, mean return, ...): results.json, tables and plots name it.
+    metric: Metric = ACCURACY
+    #: The initial global model's score, before any round.
+    initial_score: float | None = None
+    #: What the votes' scores are (a vote loss, a mean return, ...): the vote log says which.
+    vote_metric: Metric | None = None
 
     @property
     def communication_cost(self) -> float | None:
@@ -145,6 +147,7 @@ class ExperimentResult:
             "learners": self.learners,
             "metric": self.metric.to_json(),
             "initial_score": self.initial_score,
+            "vote_score": None if self.vote_metric is None else self.vote_metric.to_json(),
             "final_score": self.final_accuracy,
             "centralized_score": self.centralized_accuracy,
             "settings": self.settings,

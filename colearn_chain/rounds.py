@@ -27,10 +27,12 @@ from colearn_chain.interface import (
     onnx_to_weights,
     publishable_onnx,
 )
+from colearn_chain.learner_guard import clamp_vote_score
 from colearn_chain.privacy import budget_exceeded, privacy_manifest
 from colearn_chain.strategies.base import Proposal, ProposalStrategy, RoundContext
 from colearn_chain.weights.codec import Array, WeightsSpec, decode_weights
 from colearn_chain.weights.digest import Digest, bytes32_or_zero
+from colearn_chain.weights.errors import StoreUnavailable
 from colearn_chain.weights.store import BlobNotFound, ContentStore
 
 log = logging.getLogger(__name__)
@@ -203,7 +205,11 @@ def decide_vote(
     who: str = "learner",
     shared: SharedProposals | None = None,
 ) -> VoteDecision:
-    """Fetch, check and test a proposal; an unusable proposal is a reject with its reason."""
+    """Fetch, check and test a proposal; an unusable proposal is a reject with its reason.
+
+    An unreachable store (:class:`StoreUnavailable`) is raised, not voted on: an outage says
+    nothing about the proposal, and the participant retries until the store answers.
+    """
     loaded = load_for_vote(learner, store, digest, who, shared)
     if isinstance(loaded, VoteDecision):
         return loaded
@@ -221,12 +227,15 @@ def load_for_vote(
     """The first half of :func:`decide_vote`: the proposal in ``learner``'s layout, or a reject.
 
     ``like`` is the learner's current weights when the caller already has them (the layout to
-    decode into); a missing, corrupt or invalid blob is a reject with its reason.
+    decode into); a missing, corrupt or invalid blob is a reject with its reason, an unreachable
+    store (:class:`StoreUnavailable`) an error: the outage says nothing about the proposal.
     """
     try:
         if like is not None and shared is not None:
             return shared.load_like(like, digest)
         return load_proposal(learner, store, digest, shared)
+    except StoreUnavailable:
+        raise
     except BlobNotFound as exc:
         reason = f"proposal {digest[:12]}... is missing or corrupt in the store: {exc}"
         log.warning("%s rejects: %s", who, reason)
@@ -243,7 +252,10 @@ def judge_test(proposed: ProposedWeights, digest: str, who: str = "learner") -> 
         reason = f"vote score of proposal {digest[:12]}... is not finite ({proposed.vote_score})"
         log.warning("%s rejects: %s", who, reason)
         return VoteDecision(False, 0.0, reason, proposed.weights)
-    return VoteDecision(bool(proposed.vote), float(proposed.vote_score), None, proposed.weights)
+    score = clamp_vote_score(float(proposed.vote_score))
+    if score != proposed.vote_score:
+        log.warning("%s: vote score %g is beyond what a ledger keeps; recorded as %g", who, proposed.vote_score, score)
+    return VoteDecision(bool(proposed.vote), score, None, proposed.weights)
 
 
 def adopt(

@@ -29,9 +29,8 @@ DEPLOYMENT = "deployment.json"
 JOURNAL = "chain.jsonl"
 STORE = "store"
 AUDIT = "audit.json"
-PLOTS = ("accuracy.png", "votes.png")
-#: The final global model as a runnable ONNX model (a classifier's graph, an agent's policy).
 MODEL = "model.onnx"
+PLOTS = ("accuracy.png", "votes.png")
 #: Everything a run writes: ``--force`` deletes a directory only if it holds nothing else.
 RUN_ENTRIES = frozenset({RESULTS, DEPLOYMENT, JOURNAL, STORE, AUDIT, MODEL, *PLOTS})
 
@@ -160,7 +159,6 @@ class SavedRun:
     rounds: list[RoundRecord]
     training_counts: list[int | None] | None
     audited: bool
-    #: The initial model's score, as the interrupted run measured it before round 0.
     initial_score: float | None = None
 
 

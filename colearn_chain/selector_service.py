@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from eth_account.signers.local import LocalAccount
@@ -19,6 +19,7 @@ from colearn_chain.chain.contract_errors import AlreadyNominated, AlreadyPropose
 from colearn_chain.chain.types import ZERO_ADDRESS
 from colearn_chain.errors import ColearnValueError
 from colearn_chain.history import round_records
+from colearn_chain.records import RoundRecord
 from colearn_chain.strategies.rl.policy import SelectorPolicy
 from colearn_chain.strategies.rl.state import rounds_from_records
 
@@ -57,6 +58,17 @@ def check_selector(client: CollectiveLearningClient, account: LocalAccount, poli
     return learners
 
 
+def unavailable_proposers(records: Sequence[RoundRecord], learners: Sequence[str]) -> frozenset[int]:
+    """Learners whose nominated round was skipped: they did not propose, so they are not nominated again.
+
+    A participant whose privacy budget is spent skips every turn it is given (and keeps voting);
+    the served selector sees only the chain, where that shows as a skipped round with the
+    learner as its proposer. (An in-process experiment knows the budgets themselves.)
+    """
+    index = {address.lower(): i for i, address in enumerate(learners)}
+    return frozenset(index[r.proposer.lower()] for r in records if r.skipped and r.proposer.lower() in index)
+
+
 def nominate_round(
     client: CollectiveLearningClient,
     account: LocalAccount,
@@ -70,8 +82,9 @@ def nominate_round(
     Losing a race (someone nominated, proposed or ended the round first) is logged and
     reported, not raised.
     """
-    rounds = rounds_from_records(round_records(client.events()), learners)
-    choice = policy.choose(policy.observe(rounds, round_index, fetch))
+    records = round_records(client.events())
+    rounds = rounds_from_records(records, learners)
+    choice = policy.choose(policy.observe(rounds, round_index, fetch), unavailable_proposers(records, learners))
     try:
         client.nominate(account, round_index, learners[choice])
     except (AlreadyNominated, AlreadyProposed, WrongRound, ExperimentFinished) as exc:

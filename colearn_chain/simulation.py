@@ -8,13 +8,13 @@ JSON-RPC node, or memory), plays the rounds and returns the results.
 from __future__ import annotations
 
 import tomllib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_serializer, field_validator
 
 from colearn_chain.check import check_learner
 from colearn_chain.deployment import deploy_contract
@@ -22,7 +22,7 @@ from colearn_chain.errors import ColearnFileError, ColearnValueError
 from colearn_chain.experiment import Evaluator, Experiment, mean_test_score, publish_initial_model
 from colearn_chain.interface import MachineLearningInterface
 from colearn_chain.ledger import ChainLedger, InMemoryLedger, Ledger, threshold_to_bps
-from colearn_chain.metrics import ACCURACY, Metric, metric_of
+from colearn_chain.metrics import ACCURACY, Metric, declared_metric, metric_of, vote_metric
 from colearn_chain.plugins import SETTINGS, LearnerSource, build_all, learner_source
 from colearn_chain.privacy import dp_config_from_params
 from colearn_chain.records import ExperimentResult, RoundRecord, RunStatus
@@ -42,6 +42,10 @@ EMBEDDED_RPC = "embedded"
 BuiltExperiment = tuple[list[MachineLearningInterface], Evaluator | None, Callable[[], float] | None]
 
 
+#: The most learners one ``run`` simulates (600 were tested; each holds a model and a data shard).
+MAX_LEARNERS = 10_000
+
+
 class RunSettings(BaseModel):
     """Everything ``colearn-chain run`` takes; a config file holds the same keys.
 
@@ -51,10 +55,11 @@ class RunSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    learners: int = Field(5, description="number of learners")
-    rounds: int = Field(15, description="rounds to play")
-    seed: int = Field(0, description="seed of data splits, initial weights and training")
-    threshold: float = Field(0.5, description="share of voters that must approve, in (0, 1]")
+    # strict: a config file's ``learners = true`` or ``rounds = "5"`` is an error, not 1 or 5
+    learners: int = Field(5, description="number of learners", strict=True)
+    rounds: int = Field(15, description="rounds to play", strict=True)
+    seed: int = Field(0, description="seed of data splits, initial weights and training", strict=True)
+    threshold: float = Field(0.5, description="share of voters that must approve, in (0, 1]", strict=True)
     setting: str = Field("platform", description="platform (the default) or hl (Homogeneous Learning's)")
     partition: str = Field("iid", description="iid, dirichlet:ALPHA or dominant (hl's default: dominant)")
     task: str = Field("digits-mlp", description="built-in task (ignored with learner)")
@@ -63,10 +68,17 @@ class RunSettings(BaseModel):
     strategy: str = Field("round-robin", description="how proposals are made")
     strategy_params: dict[str, Any] = Field(default_factory=dict, description="the strategy's settings")
     rpc: str | None = Field(None, description="JSON-RPC URL; the embedded chain if unset")
-    cost_seed: int = Field(0, description="seed of the random communication cost matrix")
+    cost_seed: int = Field(0, description="seed of the random communication cost matrix", strict=True)
     cost: Path | None = Field(None, description="a CSV of real hand-over costs between the learners")
-    centralized_epochs: int = Field(30, description="epochs of the centralized upper bound")
+    centralized_epochs: int = Field(30, description="epochs of the centralized upper bound", strict=True)
     dp: dict[str, float] | None = Field(None, description="differential privacy: colearn's DiffPrivConfig fields")
+
+    @field_serializer("rpc")
+    def _rpc_without_credentials(self, value: str | None) -> str | None:
+        """results.json is shared: a node's ``user:password@`` never goes into it."""
+        from colearn_chain.chain.endpoint import RpcEndpoint
+
+        return None if value is None else RpcEndpoint(value).public_url
 
     @field_validator("dp")
     @classmethod
@@ -80,6 +92,8 @@ class RunSettings(BaseModel):
     def _positive_learners(cls, value: int) -> int:
         if value < 1:
             raise ValueError("an experiment needs at least 1 learner")
+        if value > MAX_LEARNERS:
+            raise ValueError(f"at most {MAX_LEARNERS} learners run on one machine, got {value}")
         return value
 
     @field_validator("rounds", "centralized_epochs")
@@ -110,7 +124,7 @@ def load_config(path: Path) -> dict[str, Any]:
             return tomllib.load(handle)
     except FileNotFoundError as exc:
         raise ColearnFileError(f"config file {path} does not exist") from exc
-    except (OSError, tomllib.TOMLDecodeError) as exc:
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise ColearnFileError(f"config file {path} is not valid TOML: {exc}") from exc
 
 
@@ -175,11 +189,6 @@ def build_learners(settings: RunSettings, pool: LearnerPool | None = None) -> Bu
     return learners, evaluate, centralized
 
 
-def experiment_metric(settings: RunSettings) -> Metric:
-    """What the experiment's scores are: the learner source's metric (accuracy for classifiers)."""
-    return metric_of(learner_source(settings.task, settings.learner, settings.data))
-
-
 def funding_accounts(chain: Chain) -> list[Any]:
     """The node's development accounts, which deploy and fund a ``run``'s learners (checked up front).
 
@@ -195,6 +204,20 @@ def funding_accounts(chain: Chain) -> list[Any]:
             "use `colearn-chain deploy` with funded keystores instead"
         )
     return deployer
+
+
+def experiment_metric(settings: RunSettings, learners: Sequence[MachineLearningInterface] = ()) -> Metric:
+    """What the experiment's held-out scores are.
+
+    The learner source's metric where it declares one (an RL task: mean return); for a user's
+    learner, whose own ``test_score`` the platform averages, the score the learner declares
+    (``score_name``, e.g. ``test loss``, lower is better); accuracy otherwise.
+    """
+    source = learner_source(settings.task, settings.learner, settings.data)
+    if getattr(source, "metric", None) is not None:
+        return metric_of(source)
+    declared = declared_metric(learners[0]) if learners else None
+    return declared if declared is not None else ACCURACY
 
 
 def build_chain_ledger(
@@ -251,7 +274,7 @@ class Simulation:
     centralized: Callable[[], float] | None
     #: What the evaluator's scores are (accuracy unless the learner source says otherwise).
     metric: Metric = ACCURACY
-    #: The initial global model's score (measured before round 0; unknown on a resumed run).
+    #: The initial global model's score: scored before round 0, or the resumed run's record of it.
     initial_score: float | None = None
     #: The workers holding the learners (``--workers``, ``--ray``), None when they are in this process.
     pool: LearnerPool | None = None
@@ -279,7 +302,7 @@ class Simulation:
         Stopped early by ``should_stop`` (checked between rounds), the results hold the rounds
         played, marked ``interrupted``, and no baseline.
         """
-        if not self.experiment.history and self.initial_score is None:
+        if self.initial_score is None and not self.experiment.history:
             self.initial_score = self.experiment.global_accuracy()
         self.experiment.run(self.settings.rounds, on_round, should_stop)
         if len(self.experiment.history) < self.settings.rounds:
@@ -290,6 +313,8 @@ class Simulation:
         self, status: RunStatus = "complete", error: str | None = None, with_centralized: bool = False
     ) -> ExperimentResult:
         """The results of the rounds played so far (``run`` writes them after every round)."""
+        if self.initial_score is None and not self.experiment.history:
+            self.initial_score = self.experiment.global_accuracy()  # the initial model is still the global one
         ledger = self.experiment.ledger
         baseline = self.centralized() if (self.centralized is not None and with_centralized) else None
         from colearn_chain.strategies.rl.cost import hand_over_costs
@@ -307,6 +332,7 @@ class Simulation:
             hand_over_costs=hand_over_costs(experiment_cost_matrix(self.settings), proposers),
             metric=self.metric,
             initial_score=self.initial_score,
+            vote_metric=vote_metric(self.experiment.learners[0]),
             status=status,
             error=error,
             resume={"training_counts": training_counts(self.experiment.learners)},
@@ -452,7 +478,7 @@ def prepare_simulation(
             pool.close()
         raise
     experiment = Experiment(learners, ledger, store, strategy, initial, evaluate, settings.seed)
-    return Simulation(settings, experiment, centralized, experiment_metric(settings), pool=pool)
+    return Simulation(settings, experiment, centralized, experiment_metric(settings, learners), pool=pool)
 
 
 def run_simulation(
@@ -488,6 +514,7 @@ def resume_simulation(
     The learners are built again from ``settings`` (the same seed gives the same data splits,
     initial model and accounts), take the chain's global model, and their training counts are
     set back to ``counts``, so that the rounds left are played as the uninterrupted run would.
+    ``initial_score`` is the run's record of its initial model's score.
 
     Raises
     ------
@@ -532,4 +559,4 @@ def resume_simulation(
     for learner, count in zip(learners, counts or [], strict=False):
         if count is not None and hasattr(learner, "training_count"):
             learner.training_count = count
-    return Simulation(settings, experiment, centralized, experiment_metric(settings), initial_score)
+    return Simulation(settings, experiment, centralized, experiment_metric(settings, learners), initial_score)

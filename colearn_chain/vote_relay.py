@@ -26,6 +26,7 @@ from colearn_chain.chain.signing import VOTE_TYPES, vote_domain, vote_message
 from colearn_chain.chain.types import SignedVote
 from colearn_chain.errors import ColearnError
 from colearn_chain.weights.digest import Digest
+from colearn_chain.weights.errors import StoreUnavailable
 from colearn_chain.weights.store import BlobNotFound, ContentStore
 
 log = logging.getLogger(__name__)
@@ -153,6 +154,9 @@ class VoteCollector:
             self._seen.add(digest)
             try:
                 envelope = VoteEnvelope.from_bytes(self.store.get(digest))
+            except StoreUnavailable:
+                self._seen.discard(digest)  # not read, not judged: read again once the store answers
+                raise
             except (BlobNotFound, ColearnError):
                 continue  # gone, corrupt or too large: not a vote this relayer can use
             if envelope is not None:

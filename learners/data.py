@@ -107,6 +107,13 @@ def load_sklearn_dataset(name: str, *, as_images: bool = False) -> Dataset:
     return _make_dataset(x, np.asarray(bunch.target), name)
 
 
+#: Integer labels are class indices, and the model gets one output per index up to the largest:
+#: a label of 1e9 would ask for a billion outputs (gigabytes) before training even started.
+MAX_CLASS_INDEX = 9_999
+#: The largest feature a float32 model can hold; anything bigger becomes infinity in training.
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
 def _checked_labels(raw: np.ndarray, path: Path) -> np.ndarray:
     """Integer class labels from ``raw``: integers as given, any other values encoded in order.
 
@@ -119,10 +126,15 @@ def _checked_labels(raw: np.ndarray, path: Path) -> np.ndarray:
     if values.dtype.kind in "iu" or (
         values.dtype.kind == "f" and np.all(np.isfinite(values)) and np.all(values == np.round(values))
     ):
-        labels = values.astype(np.int64)
-        if labels.min() < 0:
-            raise ColearnFileError(f"{path}: labels must be non-negative integers (found {labels.min()})")
-        return labels
+        lowest, highest = values.min(), values.max()
+        if lowest < 0:
+            raise ColearnFileError(f"{path}: labels must be non-negative integers (found {lowest:g})")
+        if highest > MAX_CLASS_INDEX:
+            raise ColearnFileError(
+                f"{path}: label {highest:g} is over {MAX_CLASS_INDEX}: integer labels are class indices "
+                "0, 1, 2, ... (one model output each); renumber them, or give them as names"
+            )
+        return values.astype(np.int64)
     if values.dtype.kind == "f":
         raise ColearnFileError(f"{path}: labels must be integers or names, found non-integer numbers")
     _, encoded = np.unique(values.astype(str), return_inverse=True)
@@ -139,6 +151,17 @@ def _finish(x: np.ndarray, y: np.ndarray, path: Path) -> Dataset:
         raise ColearnFileError(f"{path}: the file holds no samples")
     if not np.all(np.isfinite(x)):
         raise ColearnFileError(f"{path}: features contain NaN or infinity: clean the data first")
+    largest = float(np.abs(x).max(initial=0.0))
+    if largest > _FLOAT32_MAX:
+        raise ColearnFileError(
+            f"{path}: a feature of magnitude {largest:.3g} does not fit in float32 (max {_FLOAT32_MAX:.3g}), "
+            "which the models train in: rescale the data"
+        )
+    classes = np.unique(y)
+    if classes.size < 2:
+        raise ColearnFileError(
+            f"{path}: every sample has label {classes[0]}: a classifier needs at least two classes"
+        )
     return _make_dataset(x, y, path.stem)
 
 

@@ -10,6 +10,7 @@ from typing import Any, cast
 from colearn_chain.check import MLI_METHODS
 from colearn_chain.errors import ColearnValueError
 from colearn_chain.interface import MachineLearningInterface
+from colearn_chain.learner_guard import GuardedLearner
 
 LearnerFactory = Callable[[int, int, int], MachineLearningInterface]
 
@@ -59,12 +60,18 @@ def load_learner_factory(spec: str) -> LearnerFactory:
     return cast(LearnerFactory, target)
 
 
-def make_user_learner(spec: str, index: int, count: int, seed: int) -> MachineLearningInterface:
+def make_user_learner(
+    spec: str, index: int, count: int, seed: int, *, guarded: bool = True
+) -> MachineLearningInterface:
     """Build learner ``index`` of ``count`` with the user's factory, and check what it made.
 
     The result must implement the five ``mli_*`` methods (a subclass of
     :class:`~colearn_chain.interface.MachineLearningInterface` does; duck typing is
     accepted). Run :func:`colearn_chain.check.check_learner` on it for the full contract.
+    ``guarded`` (the default) wraps it in a
+    :class:`~colearn_chain.learner_guard.GuardedLearner`, so that a method that raises or
+    returns the wrong type later is one line naming the learner and the method; ``check``
+    inspects the learner itself.
 
     Raises
     ------
@@ -85,4 +92,4 @@ def make_user_learner(spec: str, index: int, count: int, seed: int) -> MachineLe
             f"learner {spec!r}: factory returned a {type(learner).__name__}, which lacks "
             f"{', '.join(missing)}: return an object implementing MachineLearningInterface"
         )
-    return learner
+    return GuardedLearner(learner, f"learner {index} ({spec})") if guarded else learner

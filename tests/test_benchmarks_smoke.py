@@ -199,3 +199,24 @@ def test_overhead_compares_three_drivers_that_cast_the_same_votes(tmp_path: Path
         assert figures[key] > 0
     assert figures["chain_vs_seed_loop"] == pytest.approx(figures["chain_seconds"] / figures["seed_loop_seconds"])
     assert figures["memory_vs_seed_loop"] == pytest.approx(figures["memory_seconds"] / figures["seed_loop_seconds"])
+
+
+@pytest.mark.slow
+def test_overhead_workers_mode_casts_the_serial_runs_votes(tmp_path: Path) -> None:
+    out = tmp_path / "workers.json"
+    args = ["--workers", "2", "--learners", "2", "--rounds", "1", "--task", "breast-cancer-mlp", "--strategy", "fedavg"]
+    code = overhead.main([*args, "--json", str(out)])
+    figures = json.loads(out.read_text())
+    assert code == 0 and figures["identical_outcomes"] and figures["workers"] == 2
+    assert figures["speedup"] == pytest.approx(figures["serial_seconds"] / figures["workers_seconds"])
+    assert figures["workers_play_seconds"] <= figures["workers_seconds"]
+
+
+@pytest.mark.slow
+@pytest.mark.anvil
+def test_overhead_on_anvil_casts_the_same_votes(tmp_path: Path) -> None:
+    out = tmp_path / "anvil.json"
+    code = overhead.main(["--learners", "3", "--rounds", "1", "--anvil", "--json", str(out)])
+    figures = json.loads(out.read_text())
+    assert code == 0 and figures["anvil_same_outcomes"] is True
+    assert figures["anvil_vs_seed_loop"] == pytest.approx(figures["anvil_seconds"] / figures["seed_loop_seconds"])

@@ -57,6 +57,11 @@ def test_a_proxy_forwards_abilities_and_a_dead_worker_is_a_clear_error() -> None
         assert [r.train_sample_count() for r in remote] == [lo.train_sample_count() for lo in local]  # type: ignore[attr-defined]
         assert remote[1].vote_criterion == local[1].vote_criterion  # type: ignore[attr-defined]
         assert not hasattr(remote[0], "no_such_ability")
+        # a changing attribute is read and set where the learner lives (run --resume sets it back)
+        remote[0].mli_propose_weights()
+        assert remote[0].training_count == 1
+        remote[0].training_count = 0
+        assert remote[0].training_count == 0 and remote[1].training_count == 0
         pid = pool._executors[1].submit(os.getpid).result()  # learner 1's worker process
         os.kill(pid, signal.SIGKILL)
         with pytest.raises(WorkerLost, match="worker process 1 holding learners stopped"):

@@ -3,6 +3,7 @@
 from colearn_chain.chain import contract_errors, events
 from colearn_chain.chain.client import CollectiveLearningClient
 from colearn_chain.chain.connection import Chain, connect
+from colearn_chain.chain.endpoint import RpcEndpoint
 from colearn_chain.chain.signing import sign_vote, vote_digest
 from colearn_chain.chain.types import (
     NO_DEADLINE,
@@ -25,6 +26,7 @@ __all__ = [
     "Receipt",
     "RoundInfo",
     "RoundStatus",
+    "RpcEndpoint",
     "SignedVote",
     "connect",
     "contract_errors",

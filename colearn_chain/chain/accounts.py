@@ -60,9 +60,12 @@ def save_keystore(account: LocalAccount, path: Path, password: str, *, light: bo
         keystore = Account.encrypt(account.key, password, kdf="pbkdf2", iterations=1024)
     else:
         keystore = Account.encrypt(account.key, password)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(keystore))
-    path.chmod(0o600)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(keystore))
+        path.chmod(0o600)
+    except OSError as exc:
+        raise ColearnFileError(f"cannot write the keystore {path}: {exc.strerror or exc}") from exc
     return path
 
 

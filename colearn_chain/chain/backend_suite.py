@@ -15,6 +15,7 @@ block range, nonces, fees and mining. This module is only imported by tests.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -98,6 +99,13 @@ class ChainBackendSuite:
         before = backend.block_number()
         backend.mine(3)
         assert backend.block_number() == before + 3
+
+    def test_block_timestamps_never_go_back(self, backend: ChainBackend) -> None:
+        backend.mine(2)
+        head = backend.block_number()
+        stamps = [backend.block_timestamp(number) for number in (0, head - 1, head)]
+        assert stamps == sorted(stamps)
+        assert abs(stamps[-1] - time.time()) < 24 * 3600  # seconds since the epoch, not blocks
 
     def test_a_transfer_is_mined_in_the_next_block_and_moves_value(self, backend: ChainBackend) -> None:
         sender = self.funded_account(backend)

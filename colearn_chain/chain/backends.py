@@ -26,6 +26,7 @@ from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from eth_utils.address import to_checksum_address
 
+from colearn_chain.chain.endpoint import NodeAccessDenied, NodeCertificateRejected, RpcEndpoint
 from colearn_chain.chain.events import RawLog
 from colearn_chain.errors import ColearnRuntimeError
 
@@ -103,6 +104,9 @@ class ChainBackend(Protocol):
     def base_fee(self) -> int:
         """The latest block's base fee per gas, in wei."""
 
+    def block_timestamp(self, number: int) -> int:
+        """Block ``number``'s timestamp, in seconds since the epoch (to estimate the block time)."""
+
     def nonce(self, address: str) -> int:
         """``address``'s next nonce, counting pending transactions."""
 
@@ -111,6 +115,9 @@ class ChainBackend(Protocol):
 
     def code(self, address: str) -> bytes:
         """The runtime code at ``address`` (empty for an account)."""
+
+    def block_hash(self, number: int) -> bytes | None:
+        """The hash of block ``number``, or None if the chain has not mined it."""
 
     def call(self, to: str | None, data: bytes, sender: str | None = None, block: int | str = "latest") -> bytes:
         """Execute a read-only call at ``block`` (``to`` None: run ``data`` as creation code)."""
@@ -165,6 +172,9 @@ class EthTesterBackend:
     def base_fee(self) -> int:
         return self._run(lambda: int(self._pyevm.chain.get_canonical_head().base_fee_per_gas))
 
+    def block_timestamp(self, number: int) -> int:
+        return self._run(lambda: int(self._pyevm.chain.get_canonical_block_header_by_number(number).timestamp))
+
     def nonce(self, address: str) -> int:
         return self._run(lambda: int(self._tester.get_nonce(address)))
 
@@ -175,6 +185,16 @@ class EthTesterBackend:
         def read() -> bytes:
             code = self._tester.get_code(address)
             return bytes.fromhex(code[2:]) if isinstance(code, str) else bytes(code)
+
+        return self._run(read)
+
+    def block_hash(self, number: int) -> bytes | None:
+        def read() -> bytes | None:
+            try:
+                block = self._pyevm.chain.get_canonical_block_header_by_number(number)
+            except Exception:  # py-evm's HeaderNotFound: no such block yet
+                return None
+            return bytes(block.hash)
 
         return self._run(read)
 
@@ -297,21 +317,32 @@ def _revert_bytes_from_text(message: str) -> bytes:
 
 
 class RpcBackend:
-    """Any Ethereum JSON-RPC node over HTTP (Anvil, geth, a testnet)."""
+    """Any Ethereum JSON-RPC node over HTTP(S) (Anvil, geth, a testnet, a hosted provider).
+
+    ``endpoint`` is a URL or an :class:`~colearn_chain.chain.endpoint.RpcEndpoint` (credentials,
+    headers, a private CA). :attr:`url` is the URL without credentials, and no message carries
+    them. Refused credentials and an untrusted certificate are errors of their own
+    (:class:`NodeAccessDenied`, :class:`NodeCertificateRejected`), not :class:`ChainUnavailable`:
+    waiting for the node to come back cannot fix them.
+    """
 
     kind = "rpc"
 
-    def __init__(self, url: str, timeout: float = 30.0) -> None:
+    def __init__(self, endpoint: str | RpcEndpoint, timeout: float = 30.0) -> None:
         from web3 import Web3
         from web3.providers import HTTPProvider
 
-        self.url: str | None = url
-        self.w3 = Web3(HTTPProvider(url, request_kwargs={"timeout": timeout}))
+        self.endpoint = endpoint if isinstance(endpoint, RpcEndpoint) else RpcEndpoint(endpoint)
+        self.url: str | None = self.endpoint.public_url
+        self.w3 = Web3(HTTPProvider(self.endpoint.url, request_kwargs=self.endpoint.request_kwargs(timeout)))
         try:
             self.chain_id = int(self.w3.eth.chain_id)
             self.client_version: str = str(self.w3.client_version)
         except Exception as exc:
-            raise ChainUnavailable(f"cannot reach a JSON-RPC node at {url}: {_short(exc)}") from exc
+            translated = self._translate(exc)
+            if isinstance(translated, NodeAccessDenied | NodeCertificateRejected):
+                raise translated from exc
+            raise ChainUnavailable(f"cannot reach a JSON-RPC node at {self.url}: {self._short(exc)}") from exc
 
     def close(self) -> None:
         """Nothing to release: HTTP connections are pooled by web3."""
@@ -319,18 +350,44 @@ class RpcBackend:
     def _guard(self, fn: Callable[[], T]) -> T:
         try:
             return fn()
-        except (ConnectionError, OSError, TimeoutError) as exc:
-            raise ChainUnavailable(f"JSON-RPC node at {self.url} did not answer: {_short(exc)}") from exc
         except Exception as exc:
-            if type(exc).__module__.startswith("requests"):
-                raise ChainUnavailable(f"JSON-RPC node at {self.url} did not answer: {_short(exc)}") from exc
-            raise
+            translated = self._translate(exc)
+            if translated is None:
+                raise
+            raise translated from exc
+
+    def _translate(self, exc: Exception) -> Exception | None:
+        """The project's error for a failed request, or None for any other exception."""
+        import requests
+
+        if isinstance(exc, requests.exceptions.SSLError):
+            return NodeCertificateRejected(
+                f"the TLS certificate of {self.url} is not trusted ({_tls_reason(self._short(exc))}): "
+                "pass --rpc-ca FILE with the certificate of the CA that signed it"
+            )
+        response = getattr(exc, "response", None)
+        status = getattr(response, "status_code", None)
+        if isinstance(exc, requests.exceptions.HTTPError) and status in (401, 403):
+            reason = getattr(response, "reason", "") or ""
+            return NodeAccessDenied(
+                f"the node at {self.url} refused the credentials (HTTP {status} {reason}".rstrip()
+                + "): check the user:password in --rpc or the --rpc-header values"
+            )
+        if isinstance(exc, ConnectionError | OSError | TimeoutError) or type(exc).__module__.startswith("requests"):
+            return ChainUnavailable(f"JSON-RPC node at {self.url} did not answer: {self._short(exc)}")
+        return None
+
+    def _short(self, exc: BaseException) -> str:
+        return _short(exc, self.endpoint.redact)
 
     def block_number(self) -> int:
         return self._guard(lambda: int(self.w3.eth.block_number))
 
     def base_fee(self) -> int:
         return self._guard(lambda: int(self.w3.eth.get_block("latest").get("baseFeePerGas", 0)))
+
+    def block_timestamp(self, number: int) -> int:
+        return self._guard(lambda: int(self.w3.eth.get_block(number)["timestamp"]))
 
     def nonce(self, address: str) -> int:
         return self._guard(lambda: int(self.w3.eth.get_transaction_count(address, "pending")))  # type: ignore[arg-type]
@@ -340,6 +397,16 @@ class RpcBackend:
 
     def code(self, address: str) -> bytes:
         return self._guard(lambda: bytes(self.w3.eth.get_code(address)))  # type: ignore[arg-type]
+
+    def block_hash(self, number: int) -> bytes | None:
+        from web3.exceptions import BlockNotFound
+
+        try:
+            block = self._guard(lambda: self.w3.eth.get_block(number))
+        except BlockNotFound:
+            return None
+        found = block.get("hash")
+        return bytes(found) if found is not None else None
 
     def call(self, to: str | None, data: bytes, sender: str | None = None, block: int | str = "latest") -> bytes:
         from web3.exceptions import ContractCustomError, ContractLogicError, ContractPanicError
@@ -378,7 +445,7 @@ class RpcBackend:
         except ChainUnavailable:
             raise
         except Exception as exc:
-            raise TransactionRejected(_short(exc)) from exc
+            raise TransactionRejected(self._short(exc)) from exc
 
     def wait_receipt(self, tx_hash: bytes, timeout: float = 120.0) -> RawReceipt:
         from web3.exceptions import TransactionNotFound
@@ -427,9 +494,15 @@ def _raw_log_from_rpc(entry: Any) -> RawLog:
     )
 
 
-def _short(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
+def _short(exc: BaseException, redact: Callable[[str], str] = str) -> str:
+    text = redact(str(exc)).strip().splitlines()
     return text[0][:300] if text else type(exc).__name__
+
+
+def _tls_reason(text: str) -> str:
+    """OpenSSL's reason from a requests SSLError message (``self-signed certificate``...)."""
+    found = re.search(r"certificate verify failed: ([^()'\"]+)", text)
+    return found.group(1).strip() if found else text
 
 
 Backend = ChainBackend

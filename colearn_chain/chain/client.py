@@ -38,6 +38,17 @@ DEPLOY_GAS_BASE = 3_000_000
 DEPLOY_GAS_PER_LEARNER = 60_000
 
 
+class ContractGone(ColearnValueError):
+    """The chain no longer has the experiment's contract (a node restarted without its state)."""
+
+    def __init__(self, address: str, chain_id: int) -> None:
+        super().__init__(
+            f"no contract at {address} on chain {chain_id} (any more): the node was restarted "
+            "without its state, or this is another chain; restart it with its --state file, or "
+            "deploy a new experiment"
+        )
+
+
 def _bytes32(value: bytes, what: str) -> bytes:
     if not isinstance(value, bytes | bytearray) or len(value) != 32:
         raise ColearnValueError(f"{what} must be 32 bytes, got {value!r}")
@@ -127,7 +138,7 @@ class CollectiveLearningClient:
         """Attach to an existing deployment (checks that code is there)."""
         client = cls(chain, address, deployment_block, artifact)
         if not chain.code(client.address):
-            raise ColearnValueError(f"no contract at {client.address} on chain {chain.chain_id}")
+            raise ContractGone(client.address, chain.chain_id)
         return client
 
     # -- transactions ---------------------------------------------------------------------
@@ -225,6 +236,9 @@ class CollectiveLearningClient:
             result = self.chain.call(self.address, function.encode_call(args))
         except RevertData as revert:
             raise revert_from_data(self.codec, revert.data) from None
+        if not result and function.output_types and not self.chain.code(self.address):
+            # a call to an address without code returns nothing: the contract is gone, not malformed
+            raise ContractGone(self.address, self.chain.chain_id)
         return function.decode_result(result)
 
     def learners(self) -> list[str]:

@@ -25,6 +25,7 @@ from colearn_chain.chain.backends import (
     RpcBackend,
     TransactionRejected,
 )
+from colearn_chain.chain.endpoint import RpcEndpoint
 from colearn_chain.errors import ColearnValueError
 
 #: Priority fee offered with every transaction (the base fee is burnt; this is the tip).
@@ -61,7 +62,7 @@ class Chain:
 
     @property
     def rpc_url(self) -> str | None:
-        """The node's URL, or None for the embedded chain."""
+        """The node's URL without credentials, or None for the embedded chain."""
         return self.backend.url
 
     def close(self) -> None:
@@ -73,6 +74,10 @@ class Chain:
         """The latest mined block."""
         return self.backend.block_number()
 
+    def block_timestamp(self, number: int) -> int:
+        """Block ``number``'s timestamp (seconds since the epoch)."""
+        return self.backend.block_timestamp(number)
+
     def balance(self, address: str) -> int:
         """``address``'s balance in wei."""
         return self.backend.balance(address)
@@ -80,6 +85,10 @@ class Chain:
     def code(self, address: str) -> bytes:
         """The runtime code at ``address`` (empty for an account)."""
         return self.backend.code(address)
+
+    def block_hash(self, number: int) -> bytes | None:
+        """The hash of block ``number`` (None if not mined): block 0's names the chain's genesis."""
+        return self.backend.block_hash(number)
 
     def call(self, to: str | None, data: bytes, sender: str | None = None, block: int | str = "latest") -> bytes:
         """Execute a read-only call (``to`` None: creation code); raises :class:`RevertData`."""
@@ -187,10 +196,12 @@ class Chain:
         return self._max_fee
 
 
-def connect(rpc: str | None = None) -> Chain:
-    """A new embedded eth-tester chain (``rpc`` None), or a connection to the node at ``rpc``."""
+def connect(rpc: str | RpcEndpoint | None = None) -> Chain:
+    """A new embedded eth-tester chain (``rpc`` None), or a connection to the node ``rpc`` names.
+
+    ``rpc`` is a URL (``http://``, or ``https://`` perhaps with ``user:password@``) or an
+    :class:`RpcEndpoint` that also carries headers and a private CA (``--rpc-header``, ``--rpc-ca``).
+    """
     if rpc is None:
         return Chain(EthTesterBackend())
-    if not rpc.startswith(("http://", "https://")):
-        raise ColearnValueError(f"--rpc must be an http(s) URL, got {rpc!r}")
-    return Chain(RpcBackend(rpc))
+    return Chain(RpcBackend(rpc if isinstance(rpc, RpcEndpoint) else RpcEndpoint(rpc)))

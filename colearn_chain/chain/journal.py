@@ -67,6 +67,9 @@ class JournaledBackend:
     def base_fee(self) -> int:
         return self.inner.base_fee()
 
+    def block_timestamp(self, number: int) -> int:
+        return self.inner.block_timestamp(number)
+
     def nonce(self, address: str) -> int:
         return self.inner.nonce(address)
 
@@ -75,6 +78,9 @@ class JournaledBackend:
 
     def code(self, address: str) -> bytes:
         return self.inner.code(address)
+
+    def block_hash(self, number: int) -> bytes | None:
+        return self.inner.block_hash(number)
 
     def call(self, to: str | None, data: bytes, sender: str | None = None, block: int | str = "latest") -> bytes:
         return self.inner.call(to, data, sender, block)

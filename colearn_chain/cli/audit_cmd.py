@@ -14,8 +14,11 @@ from colearn_chain.cli.app import app
 from colearn_chain.cli.options import (
     STORE_FORMS,
     OptionalRpcOption,
+    RpcCaOption,
+    RpcHeaderOption,
     StoreEndpointOption,
     open_store_option,
+    rpc_endpoint,
 )
 from colearn_chain.cli.render import audit_json, render_audit
 from colearn_chain.errors import ColearnValueError
@@ -65,7 +68,10 @@ def audit_command(
     verify: Annotated[
         bool, typer.Option("--verify", help="Re-hash every blob and check the history; exit 1 on any discrepancy.")
     ] = False,
-    evaluate: Annotated[Path | None, typer.Option(help="Re-score each global model on this .npz/.csv dataset.")] = None,
+    evaluate: Annotated[Path | None, typer.Option(
+            help="Re-score each global model on this .npz/.csv dataset (an RL task: a JSON file of environment "
+            'variants, {"variants": [{...}], "episodes": N, "seed": S}).'
+        )] = None,
     plot: Annotated[Path | None, typer.Option(help="Draw the votes (and accuracy) per round to this PNG.")] = None,
     cost_seed: Annotated[
         int | None, typer.Option(help="Report the communication cost with the random matrix of this seed.")
@@ -73,6 +79,8 @@ def audit_command(
     cost: Annotated[
         Path | None, typer.Option(help="Report the communication cost with this CSV of hand-over costs.")
     ] = None,
+    rpc_header: RpcHeaderOption = None,
+    rpc_ca: RpcCaOption = None,
 ) -> None:
     """Rebuild the history of a deployed experiment from its events, and check it.
 
@@ -82,9 +90,13 @@ def audit_command(
     from eth_utils.address import is_address, to_checksum_address
 
     from colearn_chain.audit import audit_deployment
+    from colearn_chain.cli.checks import non_negative, output_file
     from colearn_chain.deployment import Deployment
     from colearn_chain.run_dir import deployment_file, recorded_cost, run_store, saved_chain
 
+    non_negative("--round", round)
+    if plot is not None:
+        output_file("--plot", plot, (".png",))
     if (source is None) == (deployment is None):
         raise ColearnValueError("give the deployment file or run directory once: as an argument or with --deployment")
     target = source if source is not None else deployment
@@ -99,7 +111,8 @@ def audit_command(
     if cost is None and cost_seed is None:
         cost, cost_seed = recorded_cost(path.parent, info.contract) or (None, None)
     chain = None if rpc is not None else saved_chain(path, info.rpc_url)
+    endpoint = None if chain is not None else rpc_endpoint(rpc or info.rpc_url, rpc_header, rpc_ca)
     report = audit_deployment(
-        info, blob_store, rpc=rpc, check=verify, evaluate=evaluate, cost_seed=cost_seed, cost=cost, chain=chain
+        info, blob_store, rpc=endpoint, check=verify, evaluate=evaluate, cost_seed=cost_seed, cost=cost, chain=chain
     )
     raise typer.Exit(emit(report.filtered(round, learner), format, plot))

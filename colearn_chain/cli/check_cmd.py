@@ -26,7 +26,7 @@ def check_command(
     from colearn_chain.check import LearnerCheckWarning, check_learner
     from learners.plugin import make_user_learner
 
-    built = make_user_learner(learner, index, count, seed)
+    built = make_user_learner(learner, index, count, seed, guarded=False)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", LearnerCheckWarning)
         check_learner(built, fast=fast)

@@ -13,9 +13,12 @@ from colearn_chain.cli.app import app
 from colearn_chain.cli.options import (
     STORE_FORMS,
     AccountOption,
+    RpcCaOption,
+    RpcHeaderOption,
     RpcOption,
     StoreEndpointOption,
     open_store_option,
+    rpc_endpoint,
     unlock,
 )
 from colearn_chain.errors import ColearnValueError
@@ -38,6 +41,8 @@ def parse_ether(text: str) -> int:
         amount = Decimal(text)
     except InvalidOperation:
         raise ColearnValueError(f"--fund takes an amount of ether such as 0.5, got {text!r}") from None
+    if not amount.is_finite():
+        raise ColearnValueError(f"--fund takes a finite amount of ether, got {text!r}")
     if amount <= 0:
         raise ColearnValueError(f"--fund must be positive, got {text}")
     return int(amount * 10**18)
@@ -68,17 +73,34 @@ def deploy_command(
         typer.Option("--dp", help="Differential privacy of the task's learners, KEY=VALUE (repeatable)."),
     ] = None,
     store_endpoint: StoreEndpointOption = None,
+    start_in: Annotated[
+        str | None,
+        typer.Option(
+            help="Delay round 0's proposal window by BLOCKS (120) or a duration (90s, 2m), so that "
+            "every learner has started [default: none].",
+        ),
+    ] = None,
+    rpc_header: RpcHeaderOption = None,
+    rpc_ca: RpcCaOption = None,
 ) -> None:
-    """Deploy one experiment; twice on one chain gives two independent experiments."""
+    """Deploy one experiment; twice on one chain gives two independent experiments.
+
+    Prints the block round 0's proposal window closes after, and about when: every learner must
+    have started by then, or round 0 is skipped.
+    """
+    from colearn_chain.chain import CollectiveLearningClient, connect
     from colearn_chain.deployment import deploy_experiment
     from colearn_chain.learner_spec import LearnerSpec
     from colearn_chain.ledger import threshold_to_bps
     from colearn_chain.privacy import dp_config_from_params, parse_dp_options
+    from colearn_chain.schedule import estimate_block_seconds, parse_start_in, round_zero_schedule
     from colearn_chain.strategies import make_strategy
     from colearn_chain.strategies.settings import parse_params
 
     if out.exists():
         raise ColearnValueError(f"{out} already exists: choose another --out")
+    endpoint = rpc_endpoint(rpc, rpc_header, rpc_ca)
+    delay = parse_start_in(start_in) if start_in is not None else None
     addresses = parse_addresses(learners)
     threshold_to_bps(threshold)  # a bad threshold fails before anything is deployed
     params = parse_params(strategy_param)
@@ -100,12 +122,18 @@ def deploy_command(
             "and its round is skipped once the window has passed"
         )
     blob_store = open_store_option(store, store_endpoint)
+    chain = connect(endpoint)
+    block_seconds = estimate_block_seconds(chain)
+    start_in_blocks = delay.in_blocks(block_seconds) if delay is not None else 0
 
     deployment = deploy_experiment(
-        rpc, unlock(account), addresses, blob_store, spec,
+        chain, unlock(account), addresses, blob_store, spec,
         threshold=threshold, max_rounds=rounds, proposal_window=proposal_window, voting_window=voting_window,
         selector=selector_address, strategy=strategy, strategy_params=params, fund_wei=amount,
+        start_in_blocks=start_in_blocks,
     )  # fmt: skip
     deployment.save(out)
     typer.echo(f"deployed {deployment.contract} on chain {deployment.chain_id} at block {deployment.deployment_block}")
     typer.echo(f"initial model {deployment.initial_model} in {deployment.store}; deployment file {out}")
+    client = CollectiveLearningClient(chain, deployment.contract, deployment.deployment_block)
+    typer.echo(round_zero_schedule(client, block_seconds))

@@ -12,6 +12,8 @@ import typer
 from colearn_chain.chain.accounts import anvil_dev_accounts
 from colearn_chain.chain.anvil import start_anvil
 from colearn_chain.cli.app import app
+from colearn_chain.cli.checks import free_local_port, non_negative_seconds
+from colearn_chain.errors import ColearnFileError
 
 
 @app.command("node")
@@ -31,6 +33,13 @@ def node_command(
     Anvil slows down as its chain grows (measured: from about 130 to 50 transactions per second
     between blocks 200 and 1,100): start a fresh node for each long experiment.
     """
+    free_local_port("--port", port)
+    non_negative_seconds("--block-time", block_time)
+    if state is not None:
+        if not state.parent.is_dir():
+            raise ColearnFileError(f"--state {state}: the folder {state.parent} does not exist (no state saved)")
+        if state.exists() and not state.is_file():
+            raise ColearnFileError(f"--state {state} is not a regular file")
     interval = ["--block-time", f"{block_time:g}", "--mixed-mining"] if block_time > 0 else []
     node = start_anvil(port=port or None, state_file=state, extra_args=interval)
     stop = threading.Event()

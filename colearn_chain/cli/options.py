@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -10,15 +11,30 @@ import typer
 from eth_account.signers.local import LocalAccount
 
 from colearn_chain.chain.accounts import load_keystore
+from colearn_chain.errors import ColearnValueError
 
 if TYPE_CHECKING:
+    from colearn_chain.chain.endpoint import RpcEndpoint
     from colearn_chain.weights.store import ContentStore
 
 PASSWORD_ENV = "COLEARN_CHAIN_PASSWORD"
 
-RpcOption = Annotated[str, typer.Option("--rpc", help="JSON-RPC URL of the chain's node.")]
+RpcOption = Annotated[
+    str, typer.Option("--rpc", help="JSON-RPC URL of the chain's node (https://user:password@host for basic auth).")
+]
 OptionalRpcOption = Annotated[
-    str | None, typer.Option("--rpc", help="JSON-RPC URL (default: the one in the deployment file).")
+    str | None,
+    typer.Option("--rpc", help="JSON-RPC URL, perhaps with user:password@ (default: the deployment file's)."),
+]
+RpcHeaderOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--rpc-header", help="HTTP header for a hosted node, 'Name: value' (repeatable): 'Authorization: Bearer T'."
+    ),
+]
+RpcCaOption = Annotated[
+    Path | None,
+    typer.Option("--rpc-ca", help="PEM certificate of the private CA of an https:// node (default: the system's)."),
 ]
 AccountOption = Annotated[Path, typer.Option("--account", help="Encrypted JSON keystore of the signing account.")]
 DeploymentOption = Annotated[Path, typer.Option("--deployment", help="The deployment file `deploy` wrote.")]
@@ -48,12 +64,28 @@ def open_store_option(location: str, endpoint: str | None, *, create: bool = Tru
     return store
 
 
+def rpc_endpoint(url: str, headers: list[str] | None, ca_file: Path | None) -> RpcEndpoint:
+    """The node that --rpc, --rpc-header and --rpc-ca describe, checked before anything is done."""
+    from colearn_chain.chain.endpoint import RpcEndpoint
+
+    return RpcEndpoint.of(url, headers or (), ca_file)
+
+
 def password(confirm: bool = False) -> str:
-    """The keystore password: ``$COLEARN_CHAIN_PASSWORD``, else a hidden prompt (never an argument)."""
+    """The keystore password: ``$COLEARN_CHAIN_PASSWORD``, else a hidden prompt (never an argument).
+
+    Only these two sources: without a terminal (a script, a service, CI) a prompt could only
+    echo or hang, so the error says to set the variable instead.
+    """
     from_env = os.environ.get(PASSWORD_ENV)
     if from_env is not None:
         return from_env
-    value: str = typer.prompt("keystore password", hide_input=True, confirmation_prompt=confirm)
+    if not (sys.stdin.isatty() and sys.stderr.isatty()):
+        raise ColearnValueError(f"no keystore password: set {PASSWORD_ENV}, or run the command in a terminal")
+    try:
+        value: str = typer.prompt("keystore password", hide_input=True, confirmation_prompt=confirm, err=True)
+    except (typer.Abort, EOFError, KeyboardInterrupt):
+        raise ColearnValueError(f"no keystore password given (type it, or set {PASSWORD_ENV})") from None
     return value
 
 

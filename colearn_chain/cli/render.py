@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING
 from rich.console import Console
 from rich.table import Table
 
+from colearn_chain.metrics import ACCURACY
+
 if TYPE_CHECKING:
     from colearn_chain.audit import AuditReport
     from colearn_chain.records import ExperimentResult
@@ -55,16 +57,23 @@ def render_audit(report: AuditReport, console: Console) -> None:
     rounds = Table(title=f"rounds of {report.contract} (chain {report.chain_id})")
     for column in ("round", "proposer", "weights", "manifest", "votes (approve/reject)", "outcome", "global model"):
         rounds.add_column(column)
-    if any(r.accuracy is not None for r in report.rounds):
-        rounds.add_column("accuracy", justify="right")
+    with_privacy = any(r.privacy is not None for r in report.rounds)
+    if with_privacy:
+        rounds.add_column("DP spent by proposer (epsilon)", justify="right")
+    with_scores = any(r.accuracy is not None for r in report.rounds)
+    metric = report.metric or ACCURACY
+    if with_scores:
+        rounds.add_column(metric.name, justify="right")
     for r in report.rounds:
         votes = " ".join(f"{v.voter[:8]}{'+' if v.approve else '-'}{v.score / 1e6:.3f}" for v in r.votes)
         row = [
             str(r.round), (r.proposer or "-")[:10], (r.weights or "-")[:12], (r.manifest or "-")[:12],
             f"{r.approvals}/{r.rejections} {votes}", r.outcome, (r.global_model or "-")[:12],
         ]  # fmt: skip
-        if len(rounds.columns) > 7:
-            row.append("-" if r.accuracy is None else f"{100 * r.accuracy:.1f}%")
+        if with_privacy:
+            row.append("-" if r.privacy is None else f"{r.privacy[0]:.3f}")
+        if with_scores:
+            row.append("-" if r.accuracy is None else metric.format(r.accuracy))
         rounds.add_row(*row)
     console.print(rounds)
     learners = Table(title="learners")

@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.logging import RichHandler
 
 from colearn_chain.cli.app import app
+from colearn_chain.cli.options import RpcCaOption, RpcHeaderOption, rpc_endpoint
 from colearn_chain.cli.progress import progress_bar
 from colearn_chain.cli.render import render_audit, run_summary
 from colearn_chain.cli.stopping import StopRequest, stop_between_rounds
@@ -34,7 +35,7 @@ from colearn_chain.run_dir import (
 from colearn_chain.simulation import RunSettings
 
 if TYPE_CHECKING:
-    from colearn_chain.chain import Chain
+    from colearn_chain.chain import Chain, RpcEndpoint
     from colearn_chain.chain.backends import EthTesterBackend
     from colearn_chain.parallel import LearnerPool
     from colearn_chain.simulation import BuiltExperiment, Simulation
@@ -79,6 +80,8 @@ def run_command(
         Path | None, typer.Option(help="Trained selector policy (ONNX) for --strategy rl.")
     ] = None,
     rpc: Annotated[str | None, typer.Option(help="JSON-RPC URL of a node; the embedded chain if unset.")] = None,
+    rpc_header: RpcHeaderOption = None,
+    rpc_ca: RpcCaOption = None,
     cost_seed: Annotated[
         int | None, typer.Option(help="Seed of the random communication cost matrix [default: 0].")
     ] = None,
@@ -160,7 +163,7 @@ def run_command(
         ]  # fmt: skip
         if refused:
             raise ColearnValueError(f"--resume DIR continues the run in DIR: it cannot be combined with {refused[0]}")
-        resume_run(resume, config_values, overrides, audit, console)
+        resume_run(resume, config_values, overrides, audit, console, rpc_header, rpc_ca)
         return
     settings = make_settings(config_values, **overrides)
     strategy_object = checked_strategy(settings)
@@ -169,7 +172,8 @@ def run_command(
     pool = open_pool(settings, workers, ray)
     try:
         built = build_learners(settings, pool)  # a bad --data, --learner or --task fails here, with nothing on disk
-        pending_chain = None if in_memory else open_chain(settings.rpc)
+        endpoint = node_endpoint(settings.rpc, rpc_header, rpc_ca)
+        pending_chain = None if in_memory else open_chain(endpoint)
         create_out_dir(out_dir, force)
         with stopping(console) as stop:  # from here on, a signal never leaves the directory without results
             simulation = start_simulation(settings, out_dir, strategy_object, built, pending_chain, pool)
@@ -197,7 +201,16 @@ def stopping(console: Console) -> AbstractContextManager[StopRequest]:
     return stop_between_rounds(lambda text: say(console, text))
 
 
-def open_chain(rpc: str | None) -> Chain | EthTesterBackend:
+def node_endpoint(rpc: str | None, headers: list[str] | None, ca_file: Path | None) -> RpcEndpoint | None:
+    """The node of --rpc (or the config's ``rpc``) with a hosted node's --rpc-header and --rpc-ca."""
+    if rpc is None:
+        if headers or ca_file:
+            raise ColearnValueError("--rpc-header and --rpc-ca need --rpc: the embedded chain has no node")
+        return None
+    return rpc_endpoint(rpc, headers, ca_file)
+
+
+def open_chain(rpc: RpcEndpoint | None) -> Chain | EthTesterBackend:
     """The chain a new run deploys on, reached (and its funding accounts checked) before --out is created.
 
     For the embedded chain, the backend alone: it is wrapped once the run directory exists, to
@@ -256,7 +269,13 @@ def start_simulation(
 
 
 def resume_run(
-    directory: Path, config_values: dict[str, Any] | None, overrides: dict[str, Any], audit: bool, console: Console
+    directory: Path,
+    config_values: dict[str, Any] | None,
+    overrides: dict[str, Any],
+    audit: bool,
+    console: Console,
+    rpc_header: list[str] | None = None,
+    rpc_ca: Path | None = None,
 ) -> None:
     """``run --resume DIR``: rebuild the run in DIR on its chain and play the rounds it has left."""
     from colearn_chain.chain import connect
@@ -283,11 +302,11 @@ def resume_run(
     deployment = Deployment.load(deployment_path)
     built = build_learners(settings)
     if deployment.rpc_url == EMBEDDED_RPC:
-        if node is not None:
+        if node is not None or rpc_header or rpc_ca:
             raise CannotResume(f"the run in {directory} was played on the embedded chain, kept in DIR: drop --rpc")
         chain = replay_journal(directory / JOURNAL, keep_journaling=True)
     else:
-        chain = connect(node or deployment.rpc_url)
+        chain = connect(rpc_endpoint(node or deployment.rpc_url, rpc_header, rpc_ca))
         if chain.chain_id != deployment.chain_id:
             raise CannotResume(
                 f"the node at {chain.rpc_url} is chain {chain.chain_id}, the run's is {deployment.chain_id}"
@@ -355,13 +374,15 @@ def play_and_report(simulation: Simulation, out_dir: Path, audit: bool, console:
         say(console, f"interrupted: {_how_to_continue(simulation, out_dir)}")
         raise typer.Exit(stop.exit_code)
     final_model = simulation.final_model()
-    if final_model is not None:
-        (out_dir / MODEL).write_bytes(final_model)
+    if final_model is not None:  # beside, then renamed: never a half-written model
+        partial = out_dir / f".{MODEL}.tmp"
+        partial.write_bytes(final_model)
+        os.replace(partial, out_dir / MODEL)
     plot_accuracy(result, out_dir / "accuracy.png")
     plot_votes(result, out_dir / "votes.png")
     console.print(run_summary(result, time.monotonic() - started))
     stored = ", deployment.json" if result.contract else ""
-    model_file = ", model.onnx" if final_model is not None else ""
+    model_file = f", {MODEL}" if final_model is not None else ""
     console.print(f"results in {out_dir}/ (results.json{stored}, accuracy.png, votes.png{model_file}, store/)")
     if audit:
         report = simulation.audit(result)  # the hand-over costs recomputed from the chain's proposers

@@ -14,7 +14,15 @@ from rich.console import Console
 from rich.logging import RichHandler
 
 from colearn_chain.cli.app import app
-from colearn_chain.cli.options import STORE_FORMS, StoreEndpointOption, open_store_option
+from colearn_chain.cli.options import (
+    STORE_FORMS,
+    OptionalRpcOption,
+    RpcCaOption,
+    RpcHeaderOption,
+    StoreEndpointOption,
+    open_store_option,
+    rpc_endpoint,
+)
 from colearn_chain.cli.progress import progress_bar
 from colearn_chain.errors import ColearnFileError, ColearnValueError
 
@@ -121,15 +129,18 @@ def serve_command(
         str | None, typer.Option(help=f"The content store, {STORE_FORMS} (default: the deployment's).")
     ] = None,
     store_endpoint: StoreEndpointOption = None,
+    rpc: OptionalRpcOption = None,
+    rpc_header: RpcHeaderOption = None,
+    rpc_ca: RpcCaOption = None,
 ) -> None:
     """Nominate every round's proposer of a deployed experiment until it finishes."""
-    from colearn_chain.chain import CollectiveLearningClient, connect
+    from colearn_chain.chain import connect
     from colearn_chain.chain.accounts import load_keystore
+    from colearn_chain.cli.checks import positive_seconds
     from colearn_chain.selector_service import Nomination, serve_selector
     from colearn_chain.strategies.rl.policy import SelectorPolicy
 
-    if poll <= 0:
-        raise ColearnValueError(f"--poll must be positive, got {poll}")
+    positive_seconds("--poll", poll)
     password = os.environ.get(PASSWORD_ENV)
     if password is None:
         raise ColearnValueError(f"set {PASSWORD_ENV} to the password of the keystore {account}")
@@ -140,10 +151,7 @@ def serve_command(
     from colearn_chain.deployment import Deployment
 
     spec = Deployment.load(deployment)
-    chain = connect(spec.rpc_url)
-    if chain.chain_id != spec.chain_id:
-        raise ColearnValueError(f"{spec.rpc_url} is chain {chain.chain_id}, the deployment is on chain {spec.chain_id}")
-    client = CollectiveLearningClient.at(chain, spec.contract, spec.deployment_block)
+    client = spec.attach(connect(rpc_endpoint(rpc or spec.rpc_url, rpc_header, rpc_ca)))
     blob_store = open_store_option(store or spec.store, store_endpoint)
     console.print(f"serving {policy} as the selector of {client.address} from {signer.address}")
 

@@ -135,11 +135,7 @@ class RLSelector(_Selector):
         self.policy.check_learners(len(context.learners))
         rounds = rounds_from_records(context.history, context.learner_ids)
         state = self.policy.observe(rounds, context.round, context.store.get, self.cost)
-        if not context.exhausted or len(context.exhausted) >= len(context.learners):
-            return self.policy.choose(state)
-        q_values = np.array(self.policy.q_values(state), dtype=np.float64)
-        q_values[sorted(context.exhausted)] = -np.inf  # a spent privacy budget: not nominated
-        return int(np.argmax(q_values))
+        return self.policy.choose(state, context.exhausted)  # a spent privacy budget: not nominated
 
 
 #: This module's strategies by name (merged into colearn_chain.strategies.STRATEGIES).

@@ -89,3 +89,19 @@ def test_a_bad_journal_is_one_line(tmp_path: Path, edit: object, message: str) -
 def test_a_missing_journal_says_the_state_is_lost(tmp_path: Path) -> None:
     with pytest.raises(ColearnFileError, match="does not exist: the embedded chain's state is lost"):
         replay_journal(tmp_path / "chain.jsonl")
+
+
+def test_the_journal_benchmark_replays_to_the_same_block(tmp_path: Path) -> None:
+    import sys
+
+    repo = str(Path(__file__).resolve().parents[2])
+    if repo not in sys.path:  # the benchmarks are scripts beside the package, not installed
+        sys.path.insert(0, repo)
+    from benchmarks import journal
+
+    figures = journal.measure(learners=2, rounds=2, directory=tmp_path)
+    assert figures["transactions"] == 4 and figures["blocks"] == 2 + 1 + 4  # fund 2, deploy, 4 sent
+    assert figures["journal_bytes"] == (tmp_path / "chain.jsonl").stat().st_size
+    sending = 4 * figures["journaled_ms_per_tx"] / 1000
+    assert figures["replay_vs_sending"] == pytest.approx(figures["replay_seconds"] / sending)
+    assert journal.main(["--learners", "1"]) == 2

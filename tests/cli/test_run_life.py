@@ -91,7 +91,8 @@ def _embedded_deployment(store: Path) -> dict[str, Any]:
     return {
         "version": 1, "chain_id": 131277322940537, "rpc_url": "embedded", "contract": ZERO_ADDRESS,
         "deployment_block": 1, "artifact_sha256": "0" * 64, "store": str(store),
-        "learner": {"task": "digits-mlp", "factory": None, "seed": 0, "count": 2}, "learners": [],
+        "learner": {"task": "digits-mlp", "factory": None, "seed": 0, "count": 2},
+        "learners": ["0x" + "22" * 20, "0x" + "33" * 20],
         "threshold": 0.5, "threshold_bps": 5000, "proposal_window": 0, "voting_window": 0, "max_rounds": 1,
         "selector": ZERO_ADDRESS, "initial_model": "0" * 64,
     }  # fmt: skip

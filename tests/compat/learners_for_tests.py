@@ -87,3 +87,33 @@ class NaNScores(MachineLearningInterface):
 def nan_scores(index: int, count: int, seed: int) -> Any:
     """Factory for a learner that fails run's fast checks."""
     return NaNScores()
+
+
+class HalvingLoss(MachineLearningInterface):
+    """A learner scored by a loss it declares (``score_name``, ``minimise_criterion``): |w|, halved per proposal."""
+
+    score_name = "test loss"
+    minimise_criterion = True
+
+    def __init__(self, start: float) -> None:
+        self.current = np.array([start], dtype=np.float32)
+
+    def mli_propose_weights(self) -> Weights:
+        return Weights(weights=[self.current / 2])
+
+    def mli_test_weights(self, weights: Weights) -> ProposedWeights:
+        loss = float(abs(np.asarray(weights.weights[0])[0]))
+        return ProposedWeights(weights=weights, vote_score=loss, test_score=loss, vote=loss < abs(self.current[0]))
+
+    def mli_accept_weights(self, weights: Weights) -> None:
+        self.current = np.asarray(weights.weights[0], dtype=np.float32).copy()
+
+    def mli_get_current_weights(self) -> Weights:
+        return Weights(weights=[self.current.copy()])
+
+    def mli_get_current_model(self) -> ColearnModel:
+        return ColearnModel(model_format=ModelFormat.PICKLE_WEIGHTS_ONLY, model=None)
+
+
+def halving_loss(index: int, count: int, seed: int) -> HalvingLoss:
+    return HalvingLoss(8.0)

@@ -7,6 +7,7 @@ from collections.abc import Callable
 import pytest
 
 from colearn_chain.errors import ColearnValueError
+from colearn_chain.learner_guard import GuardedLearner
 from learners.plugin import load_learner_factory, make_user_learner
 from learners.torch_learner import TorchLearner
 
@@ -39,7 +40,7 @@ def returns_something_else(index, count, seed):
 def test_factory_is_called_positionally_with_index_count_seed(write_module: WriteModule) -> None:
     module = write_module("userpkg_a.learner", GOOD)
     learner = make_user_learner(f"{module}:factory", 2, 5, 99)
-    assert isinstance(learner, TorchLearner)
+    assert isinstance(learner, GuardedLearner) and isinstance(learner.inner, TorchLearner)
     import userpkg_a.learner as loaded
 
     assert loaded.calls == [(2, 5, 99)]
@@ -53,7 +54,8 @@ def test_dotted_attribute_paths_are_followed(write_module: WriteModule) -> None:
 
 def test_built_in_factories_load_by_import_path() -> None:
     learner = make_user_learner("learners.tasks:breast_cancer_mlp", 0, 2, 0)
-    assert isinstance(learner, TorchLearner)
+    assert isinstance(learner, GuardedLearner) and isinstance(learner.inner, TorchLearner)
+    assert isinstance(make_user_learner("learners.tasks:breast_cancer_mlp", 0, 2, 0, guarded=False), TorchLearner)
 
 
 @pytest.mark.parametrize(

@@ -36,9 +36,17 @@ def test_the_ci_sized_run_ends_with_a_policy_clearly_better_than_the_initial_one
     # DIR/model.onnx is the final global policy: it plays the held-out variants as the evaluator scored them
     session = ort.InferenceSession(str(out / "model.onnx"))
     name = session.get_inputs()[0].name
-    episodes = EpisodeSet(heldout_variants(family("cartpole"), 0, 4), 3, 900_000)
+    episodes_variants = heldout_variants(family("cartpole"), 0, 4)
+    episodes = EpisodeSet(episodes_variants, 3, 900_000)
     played = episodes.mean_return(lambda obs: session.run(None, {name: obs.astype(np.float32)})[0])
     assert played == pytest.approx(results["final_score"])
+    # an auditor re-scores every global model on environment variants of its own choosing
+    variants = tmp_path / "variants.json"
+    spec = {"variants": [dict(v.params) for v in episodes_variants], "episodes": 3, "seed": 900_000}
+    variants.write_text(json.dumps(spec))
+    assert main(["audit", str(out), "--evaluate", str(variants), "--format", "json"]) == 0
+    audited = json.loads(capsys.readouterr().out)
+    assert audited["rounds"][-1]["accuracy"] == pytest.approx(results["final_score"])
 
 
 @pytest.mark.slow

@@ -7,7 +7,6 @@ import json
 import threading
 import time
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -158,8 +157,8 @@ def test_serve_nominates_on_a_node_until_the_experiment_ends(
         initial_model=b"\1" * 32,
         selector=selector.address,
     )
-    # the command relies on these fields of the deployment file only
-    spec = SimpleNamespace(
+    # the command relies on these fields of the deployment file only (unvalidated: the rest is unused)
+    spec = Deployment.model_construct(
         rpc_url=anvil_node.url,
         contract=client.address,
         deployment_block=client.deployment_block,

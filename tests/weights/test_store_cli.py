@@ -100,8 +100,9 @@ def test_a_missing_bucket_and_an_unreachable_store_are_one_line(
 def test_audit_never_creates_a_store(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     deployment = Deployment(
         chain_id=31337, rpc_url="http://127.0.0.1:1", contract="0x" + "11" * 20, deployment_block=0,
-        artifact_sha256="00" * 32, store=str(tmp_path / "nowhere"), learner={"task": "digits-mlp"},
-        learners=[], threshold=0.5, threshold_bps=5000, proposal_window=20, voting_window=20, max_rounds=1,
+        artifact_sha256="00" * 32, store=str(tmp_path / "nowhere"),
+        learner={"task": "digits-mlp", "seed": 0, "count": 1}, learners=["0x" + "22" * 20], threshold=0.5,
+        threshold_bps=5000, proposal_window=20, voting_window=20, max_rounds=1,
         selector="0x" + "00" * 20, initial_model="00" * 32,
     )  # fmt: skip
     deployment.save(tmp_path / "d.json")

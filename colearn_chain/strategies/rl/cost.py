@@ -103,6 +103,8 @@ def read_cost_csv(path: str | Path, learners: int) -> np.ndarray:
         values = [[float(cell) for cell in line.split(",")] for line in rows]
     except ValueError as exc:
         raise ColearnFileError(f"cost matrix file {file} holds something that is not a number ({exc})") from None
+    if not values:
+        raise ColearnFileError(f"cost matrix file {file} is empty: it needs {learners} rows of {learners} costs")
     if len({len(row) for row in values}) > 1:
         raise ColearnValueError(f"cost matrix file {file}: the rows have different lengths")
     try:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -287,9 +287,16 @@ class SelectorPolicy:
         matrix = self.info.cost if cost is None else check_cost_matrix(cost, self.learners)
         return build_state(self.info.config, rounds, round_index, matrix, projected)
 
-    def choose(self, state: np.ndarray) -> int:
-        """The learner with the highest Q-value."""
-        return int(np.argmax(self.q_values(state)))
+    def choose(self, state: np.ndarray, exclude: Collection[int] = ()) -> int:
+        """The learner with the highest Q-value, among those not in ``exclude``.
+
+        ``exclude`` holds the learners that cannot propose (a spent privacy budget); if it holds
+        everyone, the choice is made among all (the contract's rotation then skips the round).
+        """
+        q_values = np.array(self.q_values(state), dtype=np.float64)
+        if exclude and len(set(exclude)) < len(q_values):
+            q_values[sorted(set(exclude))] = -np.inf
+        return int(np.argmax(q_values))
 
     def check_learners(self, count: int) -> None:
         """Refuse an experiment with a number of learners the policy was not trained for."""
