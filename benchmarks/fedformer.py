@@ -72,7 +72,9 @@ def _run_method(method: str, variants: list[EnvVariant], args: argparse.Namespac
     heldout = [_heldout(v.family.env_id, args.seed, args.episode_steps) for v in variants]
     if method == "central":
         env = DummyVecEnv([v.make for v in variants])
-        model = silence(SAC("MlpPolicy", env, seed=args.seed, device="cpu", verbose=0, **{**DEFAULTS, **hyper}))
+        # gradient_steps=-1: one update per transition of every env, as many as the agents make in all
+        central = {**DEFAULTS, **hyper, "gradient_steps": -1}
+        model = silence(SAC("MlpPolicy", env, seed=args.seed, device="cpu", verbose=0, **central))
         model.learn(total_timesteps=args.steps * args.rounds * n)
         scorer = PolicyScorer(SACAlgorithm(), model.policy, env.action_space, "central")
         arrays = parameters(model.policy)
