@@ -143,6 +143,16 @@ def _rl_source(name: str) -> LearnerSource:
     return RLSource(RL_TASKS[name])
 
 
+#: The FedFormer tasks (learners/rl/fedformer_task.py), lazily for the same reason.
+_FEDFORMER_TASK_NAMES = ("pendulum-fedformer",)
+
+
+def _fedformer_source(name: str) -> LearnerSource:
+    from learners.rl.fedformer_task import FEDFORMER_TASKS, FedFormerSource
+
+    return FedFormerSource(FEDFORMER_TASKS[name])
+
+
 def _data_file_source(path: Path) -> TaskSource:
     return TaskSource(data_file_task(path))
 
@@ -153,5 +163,7 @@ def register(registry: PluginRegistry) -> None:
         registry.add_task(TaskSource(task))
     for name in _RL_TASK_NAMES:
         registry.add_lazy_task(name, partial(_rl_source, name))
+    for name in _FEDFORMER_TASK_NAMES:
+        registry.add_lazy_task(name, partial(_fedformer_source, name))
     registry.set_data_file_task(_data_file_source)
     registry.set_user_factory(FactorySource)

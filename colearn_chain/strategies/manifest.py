@@ -93,7 +93,7 @@ __all__ = [
 #: The value of every manifest's ``format`` field; a reader refuses any other.
 MANIFEST_FORMAT = "colearn-chain/manifest-v1"
 #: Optional per-input fields: what the proposer measured to derive the coefficient.
-INPUT_DETAILS = ("reward", "samples", "score")
+INPUT_DETAILS = ("kept", "reward", "samples", "score", "slot")
 #: How far a softmax coefficient may be from the one its recorded logits give (libm differs by ulps).
 SOFTMAX_TOLERANCE = 1e-9
 
@@ -134,7 +134,8 @@ class ManifestInput:
     """One model combined into the proposal.
 
     ``details`` holds the optional measured fields (:data:`INPUT_DETAILS`): ``samples`` (an int),
-    ``reward`` or ``score`` (a float, or None where it was not finite).
+    ``reward`` or ``score`` (a float, or None where it was not finite); FedFormer's ``slot`` (an
+    index) and ``kept`` (a bool).
     """
 
     learner: str
@@ -246,6 +247,10 @@ def _parse_input(entry: Any, index: int) -> ManifestInput:
             is_int(details["samples"]) and details["samples"] >= 0,
             f"{where}.samples is not a count: {details['samples']!r}",
         )
+    if "slot" in details:
+        require(is_int(details["slot"]) and details["slot"] >= 0, f"{where}.slot is not an index: {details['slot']!r}")
+    if "kept" in details:
+        require(isinstance(details["kept"], bool), f"{where}.kept is not true or false: {details['kept']!r}")
     for key in ("reward", "score"):
         if key in details:
             require(
@@ -319,7 +324,10 @@ def parse_manifest(data: bytes) -> Manifest:
     require(isinstance(document["excluded"], list), "the manifest's excluded is not a list")
     inputs = tuple(_parse_input(entry, i) for i, entry in enumerate(document["inputs"]))
     excluded = tuple(_parse_excluded(entry, i) for i, entry in enumerate(document["excluded"]))
-    learners = [entry.learner.lower() for entry in inputs] + [entry.learner.lower() for entry in excluded]
+    # A FedFormer slot whose contribution was excluded keeps its owner's earlier encoder ("kept"):
+    # that input names the same learner as the exclusion, once as each.
+    contributed = [entry.learner.lower() for entry in inputs if not entry.details.get("kept")]
+    learners = contributed + [entry.learner.lower() for entry in excluded]
     require(len(learners) == len(set(learners)), "the manifest lists a learner more than once")
     return Manifest(
         strategy=strategy,

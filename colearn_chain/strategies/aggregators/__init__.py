@@ -18,6 +18,8 @@ it led to:
   ``vote_criterion``, ``"loss"``, ``"accuracy"`` or ``"approve-all"``, or colearn's
   ``minimise_criterion``);
 - ``attention`` needs the proposer to implement :class:`EmbeddingLearner`;
+- ``fedformer`` needs FedFormer agents (:class:`EncoderSharingLearner`): its proposal is the set of
+  their encoders, not a combination;
 - ``fedavg`` needs each contributor to report its training samples (:class:`SampleCountingLearner`),
   unless ``weighting=equal``.
 
@@ -36,6 +38,7 @@ from colearn_chain.strategies.aggregators.attention import Attention, AttentionS
 from colearn_chain.strategies.aggregators.base import Aggregator, Contribution, Plan, registry_of
 from colearn_chain.strategies.aggregators.evolutionary import Evolutionary, EvolutionarySettings
 from colearn_chain.strategies.aggregators.fedavg import FedAvg, FedAvgSettings
+from colearn_chain.strategies.aggregators.fedformer import EncoderSharingLearner, FedFormer, FedFormerSettings
 from colearn_chain.strategies.aggregators.krum import Krum, KrumSettings
 from colearn_chain.strategies.aggregators.median import Median, MedianSettings
 from colearn_chain.strategies.aggregators.multi_krum import MultiKrum, MultiKrumSettings
@@ -51,10 +54,13 @@ __all__ = [
     "AttentionSettings",
     "Contribution",
     "EmbeddingLearner",
+    "EncoderSharingLearner",
     "Evolutionary",
     "EvolutionarySettings",
     "FedAvg",
     "FedAvgSettings",
+    "FedFormer",
+    "FedFormerSettings",
     "Krum",
     "KrumSettings",
     "Median",
@@ -80,6 +86,7 @@ AGGREGATORS: dict[str, type[Aggregator[Any]]] = registry_of(
     TrimmedMean,
     Krum,
     MultiKrum,
+    FedFormer,
 )
 
 #: The aggregators' factories by name (merged into colearn_chain.strategies.STRATEGIES), read live.

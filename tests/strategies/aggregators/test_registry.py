@@ -33,7 +33,17 @@ from colearn_chain.weights.store import InMemoryStore
 
 from .rounds import IDS, store_updates
 
-NAMES = ("fedavg", "weighted", "evolutionary", "attention", "median", "trimmed-mean", "krum", "multi-krum")
+NAMES = (
+    "fedavg",
+    "weighted",
+    "evolutionary",
+    "attention",
+    "median",
+    "trimmed-mean",
+    "krum",
+    "multi-krum",
+    "fedformer",
+)
 
 
 def test_registry_lists_every_aggregator() -> None:
