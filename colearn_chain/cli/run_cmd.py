@@ -172,6 +172,7 @@ def run_command(
     pool = open_pool(settings, workers, ray)
     try:
         built = build_learners(settings, pool)  # a bad --data, --learner or --task fails here, with nothing on disk
+        strategy_object.check_learners(built[0])  # and a strategy that cannot use these learners
         endpoint = node_endpoint(settings.rpc, rpc_header, rpc_ca)
         pending_chain = None if in_memory else open_chain(endpoint)
         create_out_dir(out_dir, force)

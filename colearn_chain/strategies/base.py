@@ -94,6 +94,15 @@ class ProposalStrategy(abc.ABC):
         """The index of the learner who should propose, or None to keep the ledger's rotation."""
         return None
 
+    def check_learners(self, learners: Sequence[MachineLearningInterface]) -> None:
+        """Raise ColearnValueError if this strategy cannot work with these learners.
+
+        ``run`` calls it once the learners are built and before anything is created on disk, so
+        a strategy that needs a kind of learner (FedFormer agents, say) fails in one line with
+        no debris, not in round 0.
+        """
+        return None
+
     def check_distributed(self) -> None:
         """Raise ColearnValueError if this strategy cannot run with one participant per process.
 

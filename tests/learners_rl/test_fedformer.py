@@ -158,6 +158,7 @@ def test_a_sac_task_with_the_fedformer_strategy_is_a_one_line_error(
     )
     assert code != 0
     assert "needs FedFormer agents" in output and "Traceback" not in output
+    assert not (tmp_path / "run").exists()  # refused before anything was created
 
 
 @pytest.mark.slow

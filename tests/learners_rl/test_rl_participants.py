@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import threading
-
 import pytest
 
 from colearn_chain.chain import CollectiveLearningClient, connect
 from colearn_chain.experiment import publish_initial_model
-from colearn_chain.participant import Participant, ParticipantSettings
+from colearn_chain.participant import Participant
 from colearn_chain.strategies import make_strategy
 from colearn_chain.weights.store import InMemoryStore
 from learners.rl.task import RLSource
-
-FAST = ParticipantSettings(poll_interval=0.01, max_outage=5.0, retry_delay=0.01, max_retry_delay=0.05)
+from tests.test_participant import FAST, _run_all
 
 
 @pytest.mark.slow
@@ -30,19 +27,7 @@ def test_agents_in_participant_loops_propose_vote_and_adopt_the_same_policy(tiny
         Participant(client, account, learner, store, make_strategy("round-robin"), FAST)
         for account, learner in zip(accounts, learners, strict=True)
     ]
-    errors: list[BaseException] = []
-
-    def play(participant: Participant) -> None:
-        try:
-            participant.run()
-        except BaseException as exc:  # collected for the assertion
-            errors.append(exc)
-
-    threads = [threading.Thread(target=play, args=(p,)) for p in participants]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=300)
+    errors = _run_all(participants)
     assert not errors
     assert client.current_round() == 2
     votes = [e for e in client.events() if type(e).__name__ == "VoteCast"]

@@ -26,7 +26,7 @@ from typing import ClassVar, Protocol, runtime_checkable
 import numpy as np
 
 from colearn_chain.errors import ColearnError, ColearnRuntimeError, ColearnValueError
-from colearn_chain.interface import Weights
+from colearn_chain.interface import MachineLearningInterface, Weights
 from colearn_chain.strategies.aggregate import Array, Named
 from colearn_chain.strategies.aggregators.base import Aggregator, Contribution, Plan, require_all_used
 from colearn_chain.strategies.base import Proposal, RoundContext
@@ -75,14 +75,18 @@ class FedFormer(Aggregator[FedFormerSettings]):
 
     name: ClassVar[str] = "fedformer"
 
-    def contributors(self, context: RoundContext, proposer: int) -> Sequence[int]:
-        """Every agent, checked to be a FedFormer agent before anyone trains."""
-        for index, learner in enumerate(context.learners):
+    def check_learners(self, learners: Sequence[MachineLearningInterface]) -> None:
+        """Every learner must be a FedFormer agent (``run`` asks before it creates anything)."""
+        for index, learner in enumerate(learners):
             if not isinstance(learner, EncoderSharingLearner):
                 raise ColearnValueError(
                     f"the fedformer strategy needs FedFormer agents, but learner {index} is a "
                     f"{type(learner).__name__}: use a FedFormer task (e.g. --task pendulum-fedformer)"
                 )
+
+    def contributors(self, context: RoundContext, proposer: int) -> Sequence[int]:
+        """Every agent, checked to be a FedFormer agent before anyone trains."""
+        self.check_learners(context.learners)
         return range(len(context.learners))
 
     def plan(self, context: RoundContext, proposer: int, inputs: Sequence[Contribution]) -> Plan:
