@@ -325,7 +325,11 @@ def parse_manifest(data: bytes) -> Manifest:
     inputs = tuple(_parse_input(entry, i) for i, entry in enumerate(document["inputs"]))
     excluded = tuple(_parse_excluded(entry, i) for i, entry in enumerate(document["excluded"]))
     # A FedFormer slot whose contribution was excluded keeps its owner's earlier encoder ("kept"):
-    # that input names the same learner as the exclusion, once as each.
+    # that input names the same learner as the exclusion, once as each. No other rule keeps inputs.
+    require(
+        strategy == "fedformer" or not any("kept" in entry.details for entry in inputs),
+        f"a {strategy} manifest has no kept inputs (only fedformer keeps an encoder)",
+    )
     contributed = [entry.learner.lower() for entry in inputs if not entry.details.get("kept")]
     learners = contributed + [entry.learner.lower() for entry in excluded]
     require(len(learners) == len(set(learners)), "the manifest lists a learner more than once")

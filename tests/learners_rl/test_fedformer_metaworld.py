@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pytest
 
+from benchmarks import fedformer as fedformer_benchmark
 from colearn_chain.errors import ColearnValueError
 from learners.rl.environments import heldout_variants, learner_variant
 from learners.rl.metaworld_envs import metaworld_family, mt10_task_names, split_tasks
@@ -38,3 +42,38 @@ def test_tasks_are_split_among_agents_with_optional_overlap() -> None:
     assert split_tasks(tasks, 3, overlap=1) == [["a", "b"], ["b", "c"], ["c", "a"]]
     with pytest.raises(ColearnValueError, match="overlap"):
         split_tasks(tasks, 3, overlap=3)
+
+
+@pytest.mark.slow
+def test_the_benchmark_compares_every_method_and_the_agent_counts_at_a_tiny_size(tmp_path: Path) -> None:
+    out = tmp_path / "fedformer.json"
+    code = fedformer_benchmark.main(
+        [
+            "--tasks",
+            "reach-v3",
+            "push-v3",
+            "--agents",
+            "2",
+            "--steps",
+            "40",
+            "--rounds",
+            "1",
+            "--learning-starts",
+            "20",
+            "--episode-steps",
+            "10",
+            "--scaling",
+            "2",
+            "--vote-gradient-steps",
+            "2",
+            "--json",
+            str(out),
+        ]
+    )
+    assert code == 0
+    results = json.loads(out.read_text())
+    assert set(results["comparison"]) == {"fedformer", "fedavg", "independent", "central"}
+    for scores in results["comparison"].values():
+        assert set(scores) == {"reach-v3", "push-v3"} and all(np.isfinite(v) for v in scores.values())
+    assert set(results["scaling"]["2"]) == {"fedformer", "fedavg"}
+    assert results["budget"]["steps"] == 40
