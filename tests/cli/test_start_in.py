@@ -7,6 +7,7 @@ import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -15,6 +16,7 @@ from colearn_chain.chain.accounts import anvil_dev_accounts, generated_accounts,
 from colearn_chain.chain.anvil import AnvilNode, start_anvil
 from colearn_chain.cli.main import main
 from colearn_chain.deployment import Deployment
+from colearn_chain.schedule import BLOCK_TIME_SAMPLE, estimate_block_seconds
 
 pytestmark = pytest.mark.anvil
 
@@ -70,13 +72,21 @@ def test_start_in_blocks_sets_round_zero_start_and_prints_when_its_window_closes
 
 
 def test_start_in_a_duration_uses_the_measured_block_time(
-    ticking_node: AnvilNode, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ticking_node: AnvilNode, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    measured: list[float | None] = []
+
+    def measure(chain: Any, sample: int = BLOCK_TIME_SAMPLE) -> float | None:
+        measured.append(estimate_block_seconds(chain, sample))  # the node's real block time, as deploy measures it
+        return 0.25  # what the rest of the command does with it, independent of this machine's load
+
+    monkeypatch.setattr("colearn_chain.schedule.estimate_block_seconds", measure)
     code, _ = _deploy(ticking_node, tmp_path, "--start-in", "5s", "--proposal-window", "8")
     assert code == 0
+    assert measured and measured[0] is not None and measured[0] > 0  # the node was measured
     info = Deployment.load(tmp_path / "deployment.json")
-    # 5 s of quarter-second blocks: about 20 (the 1-second timestamps make the estimate rough)
-    assert 10 <= info.start_block - info.deployment_block <= 30
+    # 5 s of quarter-second blocks: 20 blocks, counted from the block after the initial model's
+    assert 20 <= info.start_block - info.deployment_block <= 22
     assert "in about" in capsys.readouterr().out
 
 
