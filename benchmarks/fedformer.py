@@ -38,7 +38,7 @@ from stable_baselines3.common.vec_env import DummyVecEnv
 from colearn_chain.interface import Weights
 from colearn_chain.strategies import aggregate
 from learners.rl.agent_learner import AgentLearner, AgentSettings
-from learners.rl.environments import EnvVariant, heldout_variants, learner_variant
+from learners.rl.environments import HELDOUT_EPISODE_SEED, EnvVariant, heldout_variants, learner_seed, learner_variant
 from learners.rl.episodes import EpisodeSet
 from learners.rl.fedformer_agent import FedFormerAgent, FedFormerAgentSettings, FedFormerAlgorithm
 from learners.rl.fedformer_critic import FedFormerSettings
@@ -57,7 +57,7 @@ def _variants(tasks: Sequence[str], agents: int, overlap: int, seed: int, episod
 
 
 def _heldout(task: str, seed: int, episode_steps: int) -> EpisodeSet:
-    return EpisodeSet(heldout_variants(metaworld_family(task, episode_steps), seed, 2), 1, 900_000)
+    return EpisodeSet(heldout_variants(metaworld_family(task, episode_steps), seed, 2), 1, HELDOUT_EPISODE_SEED)
 
 
 def _majority(votes: list[bool]) -> bool:
@@ -88,7 +88,7 @@ def _run_method(method: str, variants: list[EnvVariant], args: argparse.Namespac
                 settings,
                 FedFormerAgentSettings(vote_gradient_steps=args.vote_gradient_steps),
                 args.seed,
-                args.seed * 1_000_003 + k,
+                learner_seed(args.seed, k),
                 k,
                 n,
                 f"agent {k}",
@@ -97,7 +97,7 @@ def _run_method(method: str, variants: list[EnvVariant], args: argparse.Namespac
         ]
     else:
         agents = [
-            AgentLearner(SACAlgorithm(hyper), v, settings, args.seed, args.seed * 1_000_003 + k, f"agent {k}")
+            AgentLearner(SACAlgorithm(hyper), v, settings, args.seed, learner_seed(args.seed, k), f"agent {k}")
             for k, v in enumerate(variants)
         ]
     for _ in range(args.rounds):

@@ -20,10 +20,22 @@ import numpy as np
 
 from colearn_chain.errors import ColearnValueError
 
-__all__ = ["FAMILIES", "EnvFamily", "EnvVariant", "family", "heldout_variants", "learner_variant"]
+__all__ = [
+    "FAMILIES",
+    "HELDOUT_EPISODE_SEED",
+    "EnvFamily",
+    "EnvVariant",
+    "check_variant_partition",
+    "family",
+    "heldout_variants",
+    "learner_seed",
+    "learner_variant",
+]
 
 #: Added to the seed stream of held-out variants so they never coincide with a learner's.
 _HELDOUT_STREAM = 7_919
+#: First seed of the episodes played on held-out variants (apart from every learner's vote and test episodes).
+HELDOUT_EPISODE_SEED = 900_000
 
 
 @dataclass(frozen=True)
@@ -193,3 +205,22 @@ def heldout_variants(fam: EnvFamily, seed: int, count: int, spread: float = 1.0)
         EnvVariant(fam, _draw(fam, np.random.default_rng([seed, _HELDOUT_STREAM, i]), spread), f"held-out {i}")
         for i in range(count)
     ]
+
+
+def learner_seed(seed: int, index: int) -> int:
+    """Learner ``index``'s own seed in an experiment of ``seed`` (its training and its episodes)."""
+    return seed * 1_000_003 + index
+
+
+def check_variant_partition(task: str, partition: str, members: str = "learner") -> None:
+    """Refuse a data partition: an RL task's learners differ by their environment variants, not by data.
+
+    Raises
+    ------
+    ColearnValueError
+        For any partition but the default ``iid``.
+    """
+    if partition != "iid":
+        raise ColearnValueError(
+            f"task {task} gives each {members} its own environment variant: --partition does not apply"
+        )

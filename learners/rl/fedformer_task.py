@@ -21,14 +21,21 @@ from colearn_chain.errors import ColearnValueError
 from colearn_chain.interface import Weights
 from colearn_chain.metrics import MEAN_RETURN, Metric
 from learners.rl.agent_learner import AgentSettings
-from learners.rl.environments import EnvFamily, family, heldout_variants, learner_variant
+from learners.rl.environments import (
+    HELDOUT_EPISODE_SEED,
+    EnvFamily,
+    check_variant_partition,
+    family,
+    heldout_variants,
+    learner_seed,
+    learner_variant,
+)
 from learners.rl.episodes import EpisodeSet
 from learners.rl.fedformer_agent import FedFormerAgent, FedFormerAgentSettings, FedFormerAlgorithm
 from learners.rl.fedformer_critic import FedFormerSettings
 
 __all__ = ["FEDFORMER_TASKS", "FedFormerSource", "FedFormerTask"]
 
-_HELDOUT_EPISODE_SEED = 900_000
 
 
 @dataclass(frozen=True)
@@ -76,10 +83,7 @@ class FedFormerSource:
         return self.task.name
 
     def check_partition(self, partition: str) -> None:
-        if partition != "iid":
-            raise ColearnValueError(
-                f"task {self.name} gives each agent its own environment variant: --partition does not apply"
-            )
+        check_variant_partition(self.name, partition, "agent")
 
     def make_learner(self, index: int, count: int, seed: int, *, partition: str = "iid") -> FedFormerAgent:
         task = self.task
@@ -90,7 +94,7 @@ class FedFormerSource:
             task.agent,
             task.fedformer,
             seed,
-            seed * 1_000_003 + index,
+            learner_seed(seed, index),
             index,
             count,
             f"{self.name} agent {index}",
@@ -107,7 +111,7 @@ class FedFormerSource:
     def evaluator(self, seed: int) -> Callable[[Weights], float | None]:
         """The mean held-out return of this run's agents' current actors (None before any agent exists)."""
         variants = heldout_variants(self.task.family, seed, self.task.heldout_count, self.task.spread)
-        episodes = EpisodeSet(variants, self.task.heldout_episodes, _HELDOUT_EPISODE_SEED)
+        episodes = EpisodeSet(variants, self.task.heldout_episodes, HELDOUT_EPISODE_SEED)
 
         def evaluate(weights: Weights) -> float | None:
             agents = self.agents.get(seed, {})

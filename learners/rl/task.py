@@ -26,7 +26,16 @@ from colearn_chain.metrics import MEAN_RETURN, Metric
 from colearn_chain.weights.codec import WeightsSpec, decode_weights
 from learners.rl.agent_learner import AgentLearner, AgentSettings
 from learners.rl.algorithm import Algorithm
-from learners.rl.environments import EnvFamily, EnvVariant, family, heldout_variants, learner_variant
+from learners.rl.environments import (
+    HELDOUT_EPISODE_SEED,
+    EnvFamily,
+    EnvVariant,
+    check_variant_partition,
+    family,
+    heldout_variants,
+    learner_seed,
+    learner_variant,
+)
 from learners.rl.episodes import EpisodeSet
 from learners.rl.ppo import PPOAlgorithm
 from learners.rl.sac import SACAlgorithm
@@ -35,8 +44,6 @@ from learners.rl.scoring import PolicyScorer
 __all__ = ["RL_TASKS", "RLSource", "RLTask"]
 
 _ALGORITHMS: Mapping[str, type[Algorithm]] = MappingProxyType({"ppo": PPOAlgorithm, "sac": SACAlgorithm})
-#: First seed of the held-out episodes (apart from every learner's vote and test episodes).
-_HELDOUT_EPISODE_SEED = 900_000
 
 
 @dataclass(frozen=True)
@@ -118,21 +125,18 @@ class RLSource:
         return self.task.name
 
     def check_partition(self, partition: str) -> None:
-        if partition != "iid":
-            raise ColearnValueError(
-                f"task {self.name} gives each learner its own environment variant: --partition does not apply"
-            )
+        check_variant_partition(self.name, partition)
 
     def make_learner(self, index: int, count: int, seed: int, *, partition: str = "iid") -> AgentLearner:
         variant = learner_variant(self.task.family, seed, index, self.task.spread)
-        return self.task.learner(variant, seed, seed * 1_000_003 + index, f"{self.name} learner {index}")
+        return self.task.learner(variant, seed, learner_seed(seed, index), f"{self.name} learner {index}")
 
     def learner_on_file(self, path: Path, index: int, seed: int) -> AgentLearner:
         """Learner ``index`` on the participant's own environment (a JSON object of its parameters)."""
         fam = self.task.family
         params = _variant_params(fam, _read_json(path, "environment file"), str(path))
         variant = EnvVariant(fam, params, f"learner {index} on {Path(path).name}")
-        return self.task.learner(variant, seed, seed * 1_000_003 + index, f"{self.name} learner {index}")
+        return self.task.learner(variant, seed, learner_seed(seed, index), f"{self.name} learner {index}")
 
     def _reference(self, seed: int) -> PolicyScorer:
         """A scorer over the seed's initial architecture (for evaluating blobs no learner holds)."""
@@ -145,7 +149,7 @@ class RLSource:
     def evaluator(self, seed: int) -> Callable[[Weights], float | None]:
         """Mean return on held-out variants that no learner trains or votes on."""
         variants = heldout_variants(self.task.family, seed, self.task.heldout_count, self.task.spread)
-        episodes = EpisodeSet(variants, self.task.heldout_episodes, _HELDOUT_EPISODE_SEED)
+        episodes = EpisodeSet(variants, self.task.heldout_episodes, HELDOUT_EPISODE_SEED)
         scorer: list[PolicyScorer] = []
 
         def evaluate(weights: Weights) -> float | None:
